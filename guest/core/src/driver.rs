@@ -1,0 +1,452 @@
+//! The one module that drives rustls: configs built from [`crate::options`],
+//! and a sans-IO [`Connection`] over rustls' buffered connection API fed
+//! from in-memory buffers. Swapping rustls' API (0.24) should touch this
+//! file only.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use std::io::{self, Read, Write};
+
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{
+    AlertDescription, CipherSuite, NamedGroup, ProtocolVersion, RootCertStore, SignatureScheme,
+    SupportedProtocolVersion,
+};
+
+use crate::error::Error;
+use crate::keystore::Keystore;
+use crate::options::{ClientAuth, ClientOptions, Identity, ServerOptions};
+use crate::provider;
+use crate::signer::RemoteSigningKey;
+
+/// A checked server configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig(Arc<rustls::ServerConfig>);
+
+/// A checked client configuration.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    config: Arc<rustls::ClientConfig>,
+    server_name: ServerName<'static>,
+}
+
+fn config_error(what: &str, err: impl core::fmt::Display) -> Error {
+    Error::InvalidConfig(format!("{what}: {err}"))
+}
+
+fn crypto_provider(suites: &[CipherSuite], groups: &[NamedGroup]) -> Result<Arc<CryptoProvider>, Error> {
+    let suites = suites
+        .iter()
+        .map(|s| {
+            provider::suite_by_id(*s).ok_or_else(|| config_error("cipher suite", format!("{s:?} is not supported")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let groups = groups
+        .iter()
+        .map(|g| provider::group_by_name(*g).ok_or_else(|| config_error("group", format!("{g:?} is not supported"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(provider::provider_with(&suites, &groups)))
+}
+
+fn protocol_versions(versions: &[ProtocolVersion]) -> Result<Vec<&'static SupportedProtocolVersion>, Error> {
+    if versions.is_empty() {
+        return Ok(alloc::vec![&rustls::version::TLS13, &rustls::version::TLS12]);
+    }
+    versions
+        .iter()
+        .map(|v| match v {
+            ProtocolVersion::TLSv1_3 => Ok(&rustls::version::TLS13),
+            ProtocolVersion::TLSv1_2 => Ok(&rustls::version::TLS12),
+            other => Err(config_error("protocol version", format!("{other:?} is not supported"))),
+        })
+        .collect()
+}
+
+fn der_chain(chain: &[Vec<u8>]) -> Vec<CertificateDer<'static>> {
+    chain.iter().map(|c| CertificateDer::from(c.clone())).collect()
+}
+
+fn root_store(anchors: &[Vec<u8>]) -> Result<RootCertStore, Error> {
+    let mut roots = RootCertStore::empty();
+    for (i, der) in anchors.iter().enumerate() {
+        roots
+            .add(CertificateDer::from(der.as_slice()))
+            .map_err(|e| config_error(&format!("trust anchor #{i}"), e))?;
+    }
+    Ok(roots)
+}
+
+/// Bind a certificate chain to its keystore key, checking that the key the
+/// keystore holds is the one the leaf certificate names.
+fn certified_key(identity: &Identity, keystore: &Arc<dyn Keystore>) -> Result<Arc<CertifiedKey>, Error> {
+    if identity.certificate_chain.is_empty() {
+        return Err(Error::InvalidConfig("the certificate chain is empty".into()));
+    }
+    let info = keystore.describe_key(&identity.key)?;
+    let schemes: Vec<SignatureScheme> = if identity.schemes.is_empty() {
+        info.schemes.clone()
+    } else {
+        identity
+            .schemes
+            .iter()
+            .copied()
+            .filter(|s| info.schemes.contains(s))
+            .collect()
+    };
+    let signing_key = RemoteSigningKey::new(
+        keystore.clone(),
+        identity.key.clone(),
+        schemes,
+        info.subject_public_key_info,
+    )?;
+    let certified = CertifiedKey::new(der_chain(&identity.certificate_chain), Arc::new(signing_key));
+    certified.keys_match().map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => {
+            Error::InvalidConfig(format!("key {:?} does not match the leaf certificate", identity.key))
+        }
+        other => config_error("certificate", other),
+    })?;
+    Ok(Arc::new(certified))
+}
+
+impl ServerConfig {
+    /// Check `options` and build a server configuration signing through `keystore`.
+    pub fn new(options: &ServerOptions, keystore: Arc<dyn Keystore>) -> Result<Self, Error> {
+        let provider = crypto_provider(&options.cipher_suites, &options.groups)?;
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&protocol_versions(&options.versions)?)
+            .map_err(|e| config_error("versions", e))?;
+        let builder = match &options.client_auth {
+            ClientAuth::None => builder.with_no_client_auth(),
+            ClientAuth::Optional(anchors) | ClientAuth::Required(anchors) => {
+                let mut verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(root_store(anchors)?), provider);
+                if matches!(options.client_auth, ClientAuth::Optional(_)) {
+                    verifier = verifier.allow_unauthenticated();
+                }
+                builder.with_client_cert_verifier(verifier.build().map_err(|e| config_error("client auth", e))?)
+            }
+        };
+        let key = certified_key(&options.identity, &keystore)?;
+        let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(key)));
+        config.alpn_protocols = options.alpn_protocols.clone();
+        // The box's suite order wins: it knows which AEAD is fast in wasm.
+        config.ignore_client_order = true;
+        // One instance per connection: a session cache or tickets would
+        // live and die with the connection. Resumption comes with ticket
+        // keys that are safe to share between boxes.
+        config.session_storage = Arc::new(NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+        Ok(Self(Arc::new(config)))
+    }
+}
+
+#[derive(Debug)]
+struct ClientIdentity(Arc<CertifiedKey>);
+
+impl ResolvesClientCert for ClientIdentity {
+    fn resolve(&self, _root_hint_subjects: &[&[u8]], sigschemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        self.0.key.choose_scheme(sigschemes).map(|_| self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+impl ClientConfig {
+    /// Check `options` and build a client configuration signing through `keystore`.
+    pub fn new(options: &ClientOptions, keystore: Arc<dyn Keystore>) -> Result<Self, Error> {
+        let server_name = ServerName::try_from(options.server_name.clone())
+            .map_err(|e| config_error(&format!("server name {:?}", options.server_name), e))?;
+        let provider = crypto_provider(&options.cipher_suites, &options.groups)?;
+        let verifier = WebPkiServerVerifier::builder_with_provider(
+            Arc::new(root_store(&options.trust_anchors)?),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| config_error("trust anchors", e))?;
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&protocol_versions(&options.versions)?)
+            .map_err(|e| config_error("versions", e))?
+            .with_webpki_verifier(verifier);
+        let mut config = match &options.identity {
+            None => builder.with_no_client_auth(),
+            Some(identity) => {
+                builder.with_client_cert_resolver(Arc::new(ClientIdentity(certified_key(identity, &keystore)?)))
+            }
+        };
+        config.alpn_protocols = options.alpn_protocols.clone();
+        config.resumption = rustls::client::Resumption::disabled();
+        Ok(Self {
+            config: Arc::new(config),
+            server_name,
+        })
+    }
+}
+
+/// Where a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The handshake is under way.
+    Handshaking,
+    /// Application data flows.
+    Established,
+    /// Closed: both sides sent close_notify, or the connection failed.
+    Closed,
+}
+
+/// What a connection wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// Handshake, data, or closed.
+    pub phase: Phase,
+    /// More ciphertext from the peer is needed.
+    pub wants_read: bool,
+    /// Ciphertext is waiting in `take_ciphertext`.
+    pub wants_write: bool,
+    /// Bytes of plaintext ready to read.
+    pub plaintext_ready: usize,
+    /// The peer sent close_notify.
+    pub peer_closed: bool,
+}
+
+/// What was negotiated. All public.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Negotiated version.
+    pub version: Option<ProtocolVersion>,
+    /// Negotiated cipher suite.
+    pub cipher_suite: Option<CipherSuite>,
+    /// Negotiated key exchange group.
+    pub group: Option<NamedGroup>,
+    /// Negotiated ALPN protocol.
+    pub alpn_protocol: Option<Vec<u8>>,
+    /// SNI: asked for by the client (server side) or sent (client side).
+    pub server_name: Option<String>,
+    /// The peer's DER certificates, leaf first.
+    pub peer_certificates: Vec<Vec<u8>>,
+}
+
+/// One TLS connection, sans-IO: ciphertext and plaintext in and out of
+/// memory buffers, nothing else.
+pub struct Connection {
+    tls: rustls::Connection,
+    /// SNI sent, on the client side.
+    sent_server_name: Option<String>,
+    /// The error that ended the connection; every later call repeats it.
+    failed: Option<Error>,
+    we_closed: bool,
+    peer_closed: bool,
+    plaintext_ready: usize,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A `Write` that accepts at most `room` more bytes.
+struct Bounded<'a> {
+    out: &'a mut Vec<u8>,
+    room: usize,
+}
+
+impl Write for Bounded<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.room);
+        self.out.extend_from_slice(buf.get(..n).unwrap_or_default());
+        self.room -= n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Connection {
+    /// The server side of a new connection.
+    pub fn new_server(config: &ServerConfig) -> Result<Self, Error> {
+        let tls = rustls::ServerConnection::new(config.0.clone()).map_err(|e| config_error("server", e))?;
+        Ok(Self::wrap(tls.into(), None))
+    }
+
+    /// The client side of a new connection; its ClientHello is ready to take.
+    pub fn new_client(config: &ClientConfig) -> Result<Self, Error> {
+        let tls = rustls::ClientConnection::new(config.config.clone(), config.server_name.clone())
+            .map_err(|e| config_error("client", e))?;
+        let sni = match &config.server_name {
+            ServerName::DnsName(name) => Some(name.as_ref().to_string()),
+            _ => None,
+        };
+        Ok(Self::wrap(tls.into(), sni))
+    }
+
+    fn wrap(tls: rustls::Connection, sent_server_name: Option<String>) -> Self {
+        Self {
+            tls,
+            sent_server_name,
+            failed: None,
+            we_closed: false,
+            peer_closed: false,
+            plaintext_ready: 0,
+        }
+    }
+
+    fn check_alive(&self) -> Result<(), Error> {
+        match &self.failed {
+            Some(_) => Err(Error::Failed),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&mut self, err: Error) -> Error {
+        self.failed = Some(err.clone());
+        err
+    }
+
+    /// Feed ciphertext from the peer; returns how many bytes were taken.
+    /// Fewer than `data.len()` means the box's buffers are full: read
+    /// plaintext, then feed the rest.
+    pub fn feed_ciphertext(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.check_alive()?;
+        let mut taken = 0;
+        while let Some(mut rest) = data.get(taken..).filter(|r| !r.is_empty()) {
+            let n = match self.tls.read_tls(&mut rest) {
+                Ok(0) => break,
+                Ok(n) => n,
+                // rustls refuses more input while its received-plaintext
+                // buffer is full: that is backpressure, not an error.
+                Err(_) => break,
+            };
+            taken += n;
+            match self.tls.process_new_packets() {
+                Ok(state) => {
+                    self.plaintext_ready = state.plaintext_bytes_to_read();
+                    self.peer_closed |= state.peer_has_closed();
+                }
+                Err(e) => {
+                    let err = Error::from_rustls(&e);
+                    return Err(self.fail(err));
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Take up to `max` bytes of ciphertext to send.
+    pub fn take_ciphertext(&mut self, max: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut sink = Bounded {
+            out: &mut out,
+            room: max,
+        };
+        while self.tls.wants_write() && sink.room > 0 {
+            match self.tls.write_tls(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        out
+    }
+
+    /// Queue plaintext to send; returns how many bytes were accepted (fewer
+    /// when unsent ciphertext is piling up: take ciphertext first).
+    pub fn write_plaintext(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.check_alive()?;
+        if self.we_closed {
+            return Err(Error::InvalidState("write after close".into()));
+        }
+        self.tls
+            .writer()
+            .write(data)
+            .map_err(|e| Error::InvalidState(e.to_string()))
+    }
+
+    /// Read up to `max` bytes of plaintext (empty when none is ready).
+    pub fn read_plaintext(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+        self.check_alive()?;
+        let mut buf = alloc::vec![0u8; max.min(self.plaintext_ready)];
+        if buf.is_empty() {
+            return Ok(buf);
+        }
+        match self.tls.reader().read(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                self.plaintext_ready = self.plaintext_ready.saturating_sub(n);
+                Ok(buf)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Vec::new()),
+            Err(e) => Err(Error::InvalidState(e.to_string())),
+        }
+    }
+
+    /// Queue close_notify; nothing more will be written.
+    pub fn close(&mut self) {
+        if !self.we_closed {
+            self.tls.send_close_notify();
+            self.we_closed = true;
+        }
+    }
+
+    /// Where the connection stands.
+    pub fn status(&self) -> Status {
+        let phase = if self.failed.is_some() || (self.we_closed && self.peer_closed) {
+            Phase::Closed
+        } else if self.tls.is_handshaking() {
+            Phase::Handshaking
+        } else {
+            Phase::Established
+        };
+        Status {
+            phase,
+            wants_read: self.failed.is_none() && !self.peer_closed && self.tls.wants_read(),
+            wants_write: self.tls.wants_write(),
+            plaintext_ready: self.plaintext_ready,
+            peer_closed: self.peer_closed,
+        }
+    }
+
+    /// The error that ended the connection, if any.
+    pub fn error(&self) -> Option<&Error> {
+        self.failed.as_ref()
+    }
+
+    /// What was negotiated so far.
+    pub fn session_info(&self) -> SessionInfo {
+        let server_name = match &self.tls {
+            rustls::Connection::Server(s) => s.server_name().map(ToString::to_string),
+            rustls::Connection::Client(_) => self.sent_server_name.clone(),
+        };
+        SessionInfo {
+            version: self.tls.protocol_version(),
+            cipher_suite: self.tls.negotiated_cipher_suite().map(|s| s.suite()),
+            group: self.tls.negotiated_key_exchange_group().map(|g| g.name()),
+            alpn_protocol: self.tls.alpn_protocol().map(<[u8]>::to_vec),
+            server_name,
+            peer_certificates: self
+                .tls
+                .peer_certificates()
+                .map(|certs| certs.iter().map(|c| c.as_ref().to_vec()).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The alert a local error sends, if any (for callers that log it).
+pub fn alert_of(err: &Error) -> Option<AlertDescription> {
+    match err {
+        Error::Protocol { alert, .. } | Error::Certificate { alert, .. } => Some(*alert),
+        _ => None,
+    }
+}

@@ -1,0 +1,58 @@
+//! The keystore seam: where the box asks for signatures it cannot make.
+//!
+//! Shaped like rustls' `SigningKey`: the box names a key, learns what it can
+//! sign, and hands over the TLS-defined message to be signed. No key bytes
+//! ever cross this seam. In the component it is the WIT `keystore` import;
+//! natively (tests, benchmarks) any Rust implementation.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use rustls::SignatureScheme;
+
+/// What the box may know of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// DER SubjectPublicKeyInfo of the key.
+    pub subject_public_key_info: Vec<u8>,
+    /// The schemes the keystore will make with it.
+    pub schemes: Vec<SignatureScheme>,
+}
+
+/// Why a keystore did not sign. Carries no key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeystoreError {
+    /// No such key in the configuration.
+    #[error("unknown key {0:?}")]
+    UnknownKey(String),
+    /// The key cannot make this scheme.
+    #[error("the key cannot sign with {0:?}")]
+    UnsupportedScheme(SignatureScheme),
+    /// The keystore policy refused the message.
+    #[error("signing refused: {0}")]
+    Refused(String),
+    /// The keystore failed.
+    #[error("keystore failure: {0}")]
+    Failed(String),
+}
+
+/// Signs with long-term identity keys the box never sees.
+pub trait Keystore: Send + Sync {
+    /// Describe the key named `key`.
+    fn describe_key(&self, key: &str) -> Result<KeyInfo, KeystoreError>;
+
+    /// Sign `message` (a TLS CertificateVerify or ServerKeyExchange content)
+    /// with `key` using `scheme`; ECDSA signatures are DER.
+    fn sign(&self, key: &str, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, KeystoreError>;
+}
+
+impl<K: Keystore + ?Sized> Keystore for alloc::sync::Arc<K> {
+    fn describe_key(&self, key: &str) -> Result<KeyInfo, KeystoreError> {
+        (**self).describe_key(key)
+    }
+
+    fn sign(&self, key: &str, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, KeystoreError> {
+        (**self).sign(key, scheme, message)
+    }
+}

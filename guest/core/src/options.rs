@@ -1,0 +1,65 @@
+//! Plain settings for a server or client, mirroring the WIT records.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use rustls::{CipherSuite, NamedGroup, ProtocolVersion, SignatureScheme};
+
+/// A certificate chain and the keystore key that signs for it.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// DER certificates, leaf first.
+    pub certificate_chain: Vec<Vec<u8>>,
+    /// The keystore's name for the key (never key bytes).
+    pub key: String,
+    /// Schemes to use, in preference order (empty: what the keystore reports).
+    pub schemes: Vec<SignatureScheme>,
+}
+
+/// How a server treats client certificates.
+#[derive(Debug, Clone, Default)]
+pub enum ClientAuth {
+    /// Not requested.
+    #[default]
+    None,
+    /// Requested; verified against these DER trust anchors if sent.
+    Optional(Vec<Vec<u8>>),
+    /// Required and verified against these DER trust anchors.
+    Required(Vec<Vec<u8>>),
+}
+
+/// Settings of a server.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// The server's certificate and key.
+    pub identity: Identity,
+    /// ALPN protocols, in preference order.
+    pub alpn_protocols: Vec<Vec<u8>>,
+    /// Versions (empty: TLS 1.3 and 1.2).
+    pub versions: Vec<ProtocolVersion>,
+    /// Suites in preference order (empty: the default order).
+    pub cipher_suites: Vec<CipherSuite>,
+    /// Groups in preference order (empty: the default order).
+    pub groups: Vec<NamedGroup>,
+    /// Client certificate policy.
+    pub client_auth: ClientAuth,
+}
+
+/// Settings of a client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Name to send (SNI) and verify: DNS name or IP address.
+    pub server_name: String,
+    /// DER trust anchors.
+    pub trust_anchors: Vec<Vec<u8>>,
+    /// Client certificate, for mutual TLS.
+    pub identity: Option<Identity>,
+    /// ALPN protocols, in preference order.
+    pub alpn_protocols: Vec<Vec<u8>>,
+    /// Versions (empty: TLS 1.3 and 1.2).
+    pub versions: Vec<ProtocolVersion>,
+    /// Suites in preference order (empty: the default order).
+    pub cipher_suites: Vec<CipherSuite>,
+    /// Groups in preference order (empty: the default order).
+    pub groups: Vec<NamedGroup>,
+}

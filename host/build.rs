@@ -1,0 +1,97 @@
+//! Builds the box (`guest/component`) for wasm32-wasip2 so that a plain
+#![expect(clippy::expect_used, reason = "a build script reports failure by panicking")]
+//! `cargo build` or `cargo test` at the root yields a host with the
+//! component embedded: no manual wasm step, no committed `.wasm`.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("host/ sits in the workspace root")
+        .to_path_buf();
+    for dir in ["wit", "guest/core/src", "guest/component/src"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    for file in [
+        "guest/core/Cargo.toml",
+        "guest/component/Cargo.toml",
+        "Cargo.lock",
+        ".cargo/config.toml",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(file).display());
+    }
+
+    ensure_target();
+
+    // A target directory of its own: the outer cargo holds the lock on the
+    // workspace's, and the guest is always built optimised (DESIGN.md).
+    let target_dir = root.join("target").join("guest");
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--package",
+            "tlsbox-guest",
+            "--target",
+            TARGET,
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // The outer build's flags are for the host, not for wasm; the
+    // wasm flags (+simd128) come from .cargo/config.toml.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("run cargo to build the guest component");
+    assert!(
+        status.success(),
+        "building the tlsbox guest component for {TARGET} failed"
+    );
+
+    let wasm = target_dir.join(TARGET).join("release").join("tlsbox_guest.wasm");
+    assert!(wasm.exists(), "guest component missing at {}", wasm.display());
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("tlsbox_guest.wasm");
+    std::fs::copy(&wasm, &out).expect("copy the guest component into OUT_DIR");
+}
+
+/// rustup installs the targets of rust-toolchain.toml only with a new
+/// toolchain; on a machine that already had it, add the target here.
+fn ensure_target() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| PathBuf::from(s.trim()));
+    let installed = |root: &Path| root.join("lib/rustlib").join(TARGET).exists();
+    if sysroot.as_deref().is_some_and(installed) {
+        return;
+    }
+    let toolchain = env::var("RUSTUP_TOOLCHAIN").ok();
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", TARGET]);
+    if let Some(t) = &toolchain {
+        cmd.args(["--toolchain", t]);
+    }
+    let ok = cmd.status().map(|s| s.success()).unwrap_or(false);
+    assert!(
+        ok,
+        "the {TARGET} target is missing and `rustup target add {TARGET}` failed; install it and rebuild"
+    );
+}

@@ -1,0 +1,195 @@
+//! The wasmtime engine: compile the box once, instantiate it per connection.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::bindings::{Tlsbox, TlsboxPre};
+use crate::keystore::Keystore;
+use crate::Error;
+
+/// The box, as built by `host/build.rs` from `guest/component`.
+pub static GUEST_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tlsbox_guest.wasm"));
+
+/// How the engine runs boxes.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Most boxes alive at once (the pooling allocator's slots).
+    pub max_instances: u32,
+    /// Most linear memory one box may grow to, in bytes.
+    pub max_memory_bytes: usize,
+    /// Where compiled code is cached between runs (`None`: no disk cache).
+    pub cache_dir: Option<PathBuf>,
+    /// A fixed wall-clock time for every box, instead of the system clock
+    /// (tests of certificate validity).
+    pub fixed_time: Option<SystemTime>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_instances: 1000,
+            max_memory_bytes: 16 << 20,
+            cache_dir: dirs::cache_dir().map(|d| d.join("tlsbox")),
+            fixed_time: None,
+        }
+    }
+}
+
+/// What each box's store holds: WASI (clocks, random; nothing else) and
+/// the keystore it may ask to sign.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    pub(crate) keystore: Arc<dyn Keystore>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Compiled once, shared by every connection: the box and its linker.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    engine: wasmtime::Engine,
+    pre: TlsboxPre<HostState>,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A frozen wall clock for the boxes.
+struct FixedClock(Duration);
+
+impl wasmtime_wasi::HostWallClock for FixedClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        self.0
+    }
+}
+
+impl Engine {
+    /// Set up the engine and compile the box (or load it from the cache).
+    pub fn new(config: EngineConfig) -> Result<Self, Error> {
+        let mut pooling = PoolingAllocationConfig::default();
+        // Each box is one component made of a few core instances (the
+        // program, the WASI adapter, shims), each with at most one memory
+        // and table.
+        pooling
+            .total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances.saturating_mul(8))
+            .total_memories(config.max_instances.saturating_mul(2))
+            .total_tables(config.max_instances.saturating_mul(8))
+            .max_memory_size(config.max_memory_bytes);
+        let mut wasm = wasmtime::Config::new();
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
+            .wasm_component_model(true)
+            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = wasmtime::Engine::new(&wasm).map_err(Error::engine)?;
+        let component = load_component(&engine, GUEST_COMPONENT, config.cache_dir.as_deref())?;
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::engine)?;
+        Tlsbox::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s).map_err(Error::engine)?;
+        let pre = TlsboxPre::new(linker.instantiate_pre(&component).map_err(Error::engine)?).map_err(Error::engine)?;
+        Ok(Self {
+            inner: Arc::new(EngineInner { engine, pre, config }),
+        })
+    }
+
+    /// A fresh box: a store with its own memory, and the instance in it.
+    pub(crate) fn instantiate(&self, keystore: Arc<dyn Keystore>) -> Result<(Store<HostState>, Tlsbox), Error> {
+        let mut wasi = WasiCtxBuilder::new();
+        if let Some(t) = self.inner.config.fixed_time {
+            let since_epoch = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+            wasi.wall_clock(FixedClock(since_epoch));
+        }
+        let state = HostState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.inner.config.max_memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            keystore,
+        };
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let instance = self
+            .inner
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| Error::Trap(format!("{e:#}")))?;
+        Ok((store, instance))
+    }
+}
+
+/// Compile `wasm`, or load the machine code a previous run cached for this
+/// very component, engine version and engine settings.
+fn load_component(engine: &wasmtime::Engine, wasm: &[u8], cache_dir: Option<&Path>) -> Result<Component, Error> {
+    let Some(dir) = cache_dir else {
+        return Component::new(engine, wasm).map_err(Error::engine);
+    };
+    let mut settings = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut settings);
+    let mut key = Sha256::new();
+    key.update(wasm);
+    key.update(settings.finish().to_le_bytes());
+    key.update(env!("CARGO_PKG_VERSION"));
+    let digest = key.finalize();
+    let name: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let path = dir.join(format!("tlsbox-{name}.cwasm"));
+
+    if path.exists() {
+        // SAFETY: deserializing runs native code from this file. It lives in
+        // our own cache directory, was written by `serialize` below for this
+        // exact component and engine configuration (the file name hashes
+        // both), and is replaced atomically. Anyone able to write there could
+        // equally replace this binary.
+        #[expect(unsafe_code, reason = "loading our own cached machine code")]
+        let cached = unsafe { Component::deserialize_file(engine, &path) };
+        match cached {
+            Ok(component) => return Ok(component),
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unusable compiled-code cache"),
+        }
+    }
+    let component = Component::new(engine, wasm).map_err(Error::engine)?;
+    if let Err(e) = store_cache(&component, dir, &path) {
+        tracing::warn!(path = %path.display(), error = %e, "could not cache compiled code");
+    }
+    Ok(component)
+}
+
+fn store_cache(component: &Component, dir: &Path, path: &Path) -> Result<(), Error> {
+    let bytes = component.serialize().map_err(Error::engine)?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::write(tmp.path(), bytes)?;
+    tmp.persist(path).map_err(|e| Error::Io(e.error))?;
+    Ok(())
+}
