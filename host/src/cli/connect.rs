@@ -1,0 +1,95 @@
+//! `tlsbox connect`: a one-shot client, like `openssl s_client`.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use tlsbox_host::keystore::software::SoftwareKeystore;
+use tlsbox_host::{ClientConfig, ClientOptions, Engine, EngineConfig, Identity};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use super::server::read_chain;
+use super::{names, ConnectArgs};
+
+const CLIENT_KEY_NAME: &str = "client";
+
+pub(crate) async fn run(args: ConnectArgs) -> Result<()> {
+    let host = host_of(&args.address)?;
+    let server_name = args.servername.clone().unwrap_or_else(|| host.to_string());
+    let trust_anchors = match &args.ca {
+        Some(path) => read_chain(path)?,
+        None => system_roots()?,
+    };
+    let mut keys = SoftwareKeystore::new();
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => {
+            keys.load_pem_file(CLIENT_KEY_NAME, key)
+                .with_context(|| format!("loading {}", key.display()))?;
+            Some(Identity {
+                certificate_chain: read_chain(cert)?,
+                key: CLIENT_KEY_NAME.into(),
+                schemes: vec![],
+            })
+        }
+        _ => None,
+    };
+    let options = ClientOptions {
+        server_name,
+        trust_anchors,
+        identity,
+        alpn_protocols: args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
+        ..Default::default()
+    };
+    let engine = Engine::new(EngineConfig {
+        max_instances: 4,
+        ..EngineConfig::default()
+    })?;
+    let config = ClientConfig::new(&engine, &options, Arc::new(keys)).context("client configuration")?;
+    let tcp = TcpStream::connect(&args.address)
+        .await
+        .with_context(|| format!("connecting to {}", args.address))?;
+    let mut tls = tlsbox_host::stream::connect(&engine, &config, tcp)
+        .await
+        .context("TLS handshake")?;
+    let info = tls.session_info()?;
+    eprintln!("tlsbox: connected to {}: {}", args.address, names::summary(&info));
+
+    let (mut from_peer, mut to_peer) = tokio::io::split(tls);
+    let upstream = tokio::spawn(async move {
+        let mut stdin = BufReader::new(tokio::io::stdin());
+        tokio::io::copy(&mut stdin, &mut to_peer).await?;
+        // stdin ended: send close_notify, keep reading the peer.
+        to_peer.shutdown().await?;
+        Ok::<_, std::io::Error>(())
+    });
+    let mut stdout = tokio::io::stdout();
+    let copied = tokio::io::copy(&mut from_peer, &mut stdout).await;
+    stdout.flush().await?;
+    // The peer is done: whatever stdin still holds has nowhere to go.
+    if upstream.is_finished() {
+        if let Ok(Err(e)) = upstream.await {
+            return Err(e).context("writing to the peer");
+        }
+    } else {
+        upstream.abort();
+    }
+    copied.context("reading from the peer")?;
+    Ok(())
+}
+
+/// HOST of HOST:PORT (IPv6 in brackets allowed).
+fn host_of(address: &str) -> Result<&str> {
+    let (host, port) = address.rsplit_once(':').context("expected HOST:PORT")?;
+    if port.parse::<u16>().is_err() {
+        bail!("bad port in {address:?}");
+    }
+    Ok(host.trim_start_matches('[').trim_end_matches(']'))
+}
+
+fn system_roots() -> Result<Vec<Vec<u8>>> {
+    let found = rustls_native_certs::load_native_certs();
+    if found.certs.is_empty() {
+        bail!("no system trust anchors found; pass --ca");
+    }
+    Ok(found.certs.into_iter().map(|c| c.as_ref().to_vec()).collect())
+}

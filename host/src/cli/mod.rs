@@ -1,0 +1,114 @@
+//! Command line: every flag is declared in this module.
+
+mod connect;
+mod identity;
+mod names;
+mod responder;
+mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// tlsbox: TLS whose session secrets live in a WebAssembly box and whose
+/// identity key never enters it.
+#[derive(Debug, Parser)]
+#[command(name = "tlsbox", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Accept TLS connections. With no --cert/--key, a local CA and a
+    /// certificate for localhost are generated once and reused.
+    Server(ServerArgs),
+    /// Connect to a TLS server: stdin to the peer, the peer to stdout, a
+    /// handshake summary on stderr.
+    Connect(ConnectArgs),
+}
+
+/// `tlsbox server`.
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// Allow listening on a non-loopback address.
+    #[arg(long)]
+    unsafe_listen: bool,
+    /// Certificate chain (PEM), leaf first.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, SEC1 or PKCS#1), held by the software keystore.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// ALPN protocols to offer, comma-separated (e.g. h2,http/1.1).
+    #[arg(long, value_delimiter = ',')]
+    alpn: Vec<String>,
+    /// Where the generated identity is kept (default: $XDG_DATA_HOME/tlsbox).
+    #[arg(long, env = "TLSBOX_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Seconds a client has to complete the handshake.
+    #[arg(long, default_value_t = 10)]
+    handshake_timeout: u64,
+}
+
+/// `tlsbox connect`.
+#[derive(Debug, Args)]
+struct ConnectArgs {
+    /// HOST:PORT to connect to.
+    address: String,
+    /// Trust anchors (PEM) instead of the system's.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Name to send in SNI and verify (default: HOST).
+    #[arg(long)]
+    servername: Option<String>,
+    /// ALPN protocols to offer, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    alpn: Vec<String>,
+    /// Client certificate chain (PEM) for mutual TLS.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+}
+
+/// Parse the command line, run, and map the outcome to an exit code.
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TLSBOX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tlsbox: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Server(args) => server::run(args).await,
+            Command::Connect(args) => connect::run(args).await,
+        }
+    });
+    // Do not wait for a blocked stdin read (tokio reads stdin on a thread).
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tlsbox: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
