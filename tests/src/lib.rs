@@ -4,6 +4,8 @@
 //! same provider).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+pub mod peers;
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
