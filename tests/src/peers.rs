@@ -15,13 +15,25 @@ use crate::engine;
 /// Panic with a clear message if a peer tool is missing (the README's test
 /// command installs them).
 pub fn require(tool: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    assert!(found, "{tool} is not installed: run the README's test command (tests/run.sh), which installs it");
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "{tool} is not installed: run the README's test command (tests/run.sh), which installs it"
+    );
 }
 
 /// Run `cmd` with `stdin` fed in, killing it after `timeout`.
 pub fn run(cmd: &mut Command, stdin: &[u8], timeout: Duration) -> Output {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin).unwrap();
     let pid = child.id();
@@ -48,16 +60,24 @@ pub struct BoxServer {
 impl BoxServer {
     /// Start it with `options` and `keys`.
     pub fn start(options: tlsbox_core::ServerOptions, keys: Arc<dyn Keystore>) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let config = tlsbox_host::ServerConfig::new(engine(), &options, keys).unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         runtime.spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
                 let config = config.clone();
                 tokio::spawn(async move {
-                    let Ok(mut tls) = tlsbox_host::stream::accept(engine(), &config, tcp).await else { return };
+                    let Ok(mut tls) = tlsbox_host::stream::accept(engine(), &config, tcp).await else {
+                        return;
+                    };
                     let info = tls.session_info().unwrap();
                     let mut request = Vec::new();
                     let mut buf = [0u8; 1024];
@@ -87,7 +107,10 @@ impl BoxServer {
                 });
             }
         });
-        Self { addr, _runtime: runtime }
+        Self {
+            addr,
+            _runtime: runtime,
+        }
     }
 
     /// The port.
@@ -98,7 +121,11 @@ impl BoxServer {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Wait until something accepts on `port`.

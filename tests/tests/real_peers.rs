@@ -12,18 +12,28 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 fn text(out: &std::process::Output) -> String {
-    format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn s_client(server: &BoxServer, extra: &[&str]) -> String {
     require("openssl");
     let ca = pki_path("ca.pem");
     let mut cmd = Command::new("openssl");
-    cmd.args(["s_client", "-connect", &format!("127.0.0.1:{}", server.port()), "-servername", "localhost"])
-        .arg("-CAfile")
-        .arg(&ca)
-        .args(["-verify_return_error"])
-        .args(extra);
+    cmd.args([
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{}", server.port()),
+        "-servername",
+        "localhost",
+    ])
+    .arg("-CAfile")
+    .arg(&ca)
+    .args(["-verify_return_error"])
+    .args(extra);
     let out = run(&mut cmd, b"hello from openssl\n", TIMEOUT);
     text(&out)
 }
@@ -38,7 +48,10 @@ fn openssl_s_client_tls13_and_tls12() {
     assert!(out.contains("version=Some(TLSv1_3)"), "{out}");
 
     let out = s_client(&server, &["-tls1_2"]);
-    assert!(out.contains("New, TLSv1.2, Cipher is ECDHE-ECDSA-CHACHA20-POLY1305"), "{out}");
+    assert!(
+        out.contains("New, TLSv1.2, Cipher is ECDHE-ECDSA-CHACHA20-POLY1305"),
+        "{out}"
+    );
     assert!(out.contains("request=hello from openssl"), "{out}");
 }
 
@@ -48,7 +61,10 @@ fn openssl_s_client_every_tls12_rsa_suite() {
     for (openssl, ours) in [
         ("ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
         ("ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
-        ("ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
+        (
+            "ECDHE-RSA-CHACHA20-POLY1305",
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        ),
     ] {
         let out = s_client(&server, &["-tls1_2", "-cipher", openssl]);
         assert!(out.contains(&format!("Cipher is {openssl}")), "{out}");
@@ -59,7 +75,11 @@ fn openssl_s_client_every_tls12_rsa_suite() {
 #[test]
 fn openssl_s_client_every_tls13_suite() {
     let server = BoxServer::start(server_options("ecdsa-p384"), keystore());
-    for suite in ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"] {
+    for suite in [
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_AES_256_GCM_SHA384",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    ] {
         let out = s_client(&server, &["-tls1_3", "-ciphersuites", suite]);
         assert!(out.contains(&format!("New, TLSv1.3, Cipher is {suite}")), "{out}");
         assert!(out.contains("Verification: OK"), "{out}");
@@ -77,7 +97,11 @@ fn openssl_p256_only_and_hello_retry_request() {
     // HelloRetryRequest for P-256: OpenSSL then sends a second ClientHello.
     let out = s_client(&server, &["-tls1_3", "-groups", "X448:P-256", "-msg"]);
     assert!(out.contains("group=Some(secp256r1)"), "{out}");
-    assert_eq!(out.matches(", ClientHello").count(), 2, "no HelloRetryRequest seen:\n{out}");
+    assert_eq!(
+        out.matches(", ClientHello").count(),
+        2,
+        "no HelloRetryRequest seen:\n{out}"
+    );
     assert!(out.contains("Verification: OK"), "{out}");
 }
 
@@ -92,9 +116,13 @@ fn gnutls_cli_tls13_and_tls12() {
         (&rsa, "NORMAL:-VERS-ALL:+VERS-TLS1.3", "version=Some(TLSv1_3)"),
     ] {
         let mut cmd = Command::new("gnutls-cli");
-        cmd.arg("--x509cafile")
-            .arg(pki_path("ca.pem"))
-            .args(["--priority", priority, "-p", &srv.port().to_string(), "localhost"]);
+        cmd.arg("--x509cafile").arg(pki_path("ca.pem")).args([
+            "--priority",
+            priority,
+            "-p",
+            &srv.port().to_string(),
+            "localhost",
+        ]);
         let out = text(&run(&mut cmd, b"hello from gnutls\n", TIMEOUT));
         assert!(out.contains(expect), "{out}");
         assert!(out.contains("request=hello from gnutls"), "{out}");
@@ -117,7 +145,10 @@ fn curl_tls13_and_tls12() {
         let out = run(&mut cmd, b"", TIMEOUT);
         assert!(out.status.success(), "{}", text(&out));
         let body = String::from_utf8_lossy(&out.stdout);
-        assert!(body.contains(expect) && body.contains("request=GET / HTTP/1.1"), "{body}");
+        assert!(
+            body.contains(expect) && body.contains("request=GET / HTTP/1.1"),
+            "{body}"
+        );
     }
 }
 
@@ -132,7 +163,13 @@ impl OpensslServer {
         require("openssl");
         let port = free_port();
         let child = Command::new("openssl")
-            .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-www", version_flag])
+            .args([
+                "s_server",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-www",
+                version_flag,
+            ])
             .arg("-cert")
             .arg(pki_path(&format!("{stem}.pem")))
             .arg("-key")
