@@ -70,6 +70,7 @@ struct EngineInner {
     engine: wasmtime::Engine,
     pre: TlsboxPre<HostState>,
     config: EngineConfig,
+    from_cache: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -111,15 +112,27 @@ impl Engine {
             .wasm_component_model(true)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = wasmtime::Engine::new(&wasm).map_err(Error::engine)?;
-        let component = load_component(&engine, GUEST_COMPONENT, config.cache_dir.as_deref())?;
+        let (component, from_cache) = load_component(&engine, GUEST_COMPONENT, config.cache_dir.as_deref())?;
+        tracing::debug!(from_cache, "box ready");
 
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::engine)?;
         Tlsbox::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s).map_err(Error::engine)?;
         let pre = TlsboxPre::new(linker.instantiate_pre(&component).map_err(Error::engine)?).map_err(Error::engine)?;
         Ok(Self {
-            inner: Arc::new(EngineInner { engine, pre, config }),
+            inner: Arc::new(EngineInner {
+                engine,
+                pre,
+                config,
+                from_cache,
+            }),
         })
+    }
+
+    /// Whether the box's machine code came from the disk cache rather than
+    /// being compiled by this engine.
+    pub fn compiled_from_cache(&self) -> bool {
+        self.inner.from_cache
     }
 
     /// A fresh box: a store with its own memory, and the instance in it.
@@ -151,9 +164,13 @@ impl Engine {
 
 /// Compile `wasm`, or load the machine code a previous run cached for this
 /// very component, engine version and engine settings.
-fn load_component(engine: &wasmtime::Engine, wasm: &[u8], cache_dir: Option<&Path>) -> Result<Component, Error> {
+fn load_component(
+    engine: &wasmtime::Engine,
+    wasm: &[u8],
+    cache_dir: Option<&Path>,
+) -> Result<(Component, bool), Error> {
     let Some(dir) = cache_dir else {
-        return Component::new(engine, wasm).map_err(Error::engine);
+        return Ok((Component::new(engine, wasm).map_err(Error::engine)?, false));
     };
     let mut settings = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut settings);
@@ -174,7 +191,7 @@ fn load_component(engine: &wasmtime::Engine, wasm: &[u8], cache_dir: Option<&Pat
         #[expect(unsafe_code, reason = "loading our own cached machine code")]
         let cached = unsafe { Component::deserialize_file(engine, &path) };
         match cached {
-            Ok(component) => return Ok(component),
+            Ok(component) => return Ok((component, true)),
             Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unusable compiled-code cache"),
         }
     }
@@ -182,7 +199,7 @@ fn load_component(engine: &wasmtime::Engine, wasm: &[u8], cache_dir: Option<&Pat
     if let Err(e) = store_cache(&component, dir, &path) {
         tracing::warn!(path = %path.display(), error = %e, "could not cache compiled code");
     }
-    Ok(component)
+    Ok((component, false))
 }
 
 fn store_cache(component: &Component, dir: &Path, path: &Path) -> Result<(), Error> {
@@ -192,4 +209,45 @@ fn store_cache(component: &Component, dir: &Path, path: &Path) -> Result<(), Err
     std::fs::write(tmp.path(), bytes)?;
     tmp.persist(path).map_err(|e| Error::Io(e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_engine_loads_the_compiled_box_from_the_cache() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let config = EngineConfig {
+            max_instances: 2,
+            cache_dir: Some(dir.path().into()),
+            ..Default::default()
+        };
+        let first = Engine::new(config.clone()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!first.compiled_from_cache());
+        let second = Engine::new(config).unwrap_or_else(|e| panic!("{e}"));
+        assert!(second.compiled_from_cache());
+    }
+
+    #[test]
+    fn a_corrupt_cache_file_is_ignored_and_replaced() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let config = EngineConfig {
+            max_instances: 2,
+            cache_dir: Some(dir.path().into()),
+            ..Default::default()
+        };
+        drop(Engine::new(config.clone()).unwrap_or_else(|e| panic!("{e}")));
+        for entry in std::fs::read_dir(dir.path())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+        {
+            std::fs::write(entry.path(), b"not machine code").unwrap_or_else(|e| panic!("{e}"));
+        }
+        let engine = Engine::new(config.clone()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!engine.compiled_from_cache());
+        assert!(Engine::new(config)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .compiled_from_cache());
+    }
 }

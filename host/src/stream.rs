@@ -182,22 +182,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        {
-            let n = this.conn.write_plaintext(buf)?;
-            if n > 0 || buf.is_empty() {
-                // Push what we can now; the rest goes with the next call.
-                if let Poll::Ready(Err(e)) = this.poll_send(cx) {
-                    return Poll::Ready(Err(e.into()));
-                }
-                return Poll::Ready(Ok(n));
-            }
-            // The box's outgoing buffer is full: drain it, then retry once.
-            ready!(this.poll_send(cx))?;
-            let n = this.conn.write_plaintext(buf)?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+        let n = this.conn.write_plaintext(buf)?;
+        if n > 0 || buf.is_empty() {
+            // Push what we can now; the rest goes with the next call or flush.
+            if let Poll::Ready(Err(e)) = this.poll_send(cx) {
+                return Poll::Ready(Err(e.into()));
             }
             return Poll::Ready(Ok(n));
+        }
+        // The box's outgoing buffer is full: drain it, then retry once.
+        ready!(this.poll_send(cx))?;
+        match this.conn.write_plaintext(buf)? {
+            0 => Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            n => Poll::Ready(Ok(n)),
         }
     }
 

@@ -4,9 +4,11 @@
 //! same provider).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-pub mod peers;
+mod box_server;
 
-use std::path::PathBuf;
+pub use box_server::BoxServer;
+pub use tlsbox_test_support::{free_port, pki_path, require, run, wait_for_port};
+
 use std::sync::{Arc, OnceLock};
 
 use rustls_pki_types::pem::PemObject;
@@ -17,11 +19,6 @@ use tlsbox_host::{Engine, EngineConfig, Error, SessionInfo, Status};
 
 /// Key types of the test PKI (file stems under `tests/test-ca/`).
 pub const KEY_TYPES: [&str; 4] = ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "ed25519"];
-
-/// `tests/test-ca/<name>`.
-pub fn pki_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test-ca").join(name)
-}
 
 /// The DER certificates of `tests/test-ca/<stem>.pem`.
 pub fn chain(stem: &str) -> Vec<Vec<u8>> {

@@ -5,7 +5,6 @@
 use std::process::Command;
 use std::time::Duration;
 
-use tlsbox_tests::peers::{free_port, require, run, wait_for_port, BoxServer};
 use tlsbox_tests::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

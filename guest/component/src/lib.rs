@@ -2,6 +2,10 @@
 //!
 //! A thin shell: WIT types in, core calls, WIT types out. The keystore is
 //! the world's only import; every secret stays in this instance's memory.
+//!
+//! Built only for wasm32 (`host/build.rs` does it): component export names
+//! cannot be linked into a native library, so natively the crate is empty.
+#![cfg(target_arch = "wasm32")]
 // Our code has no unsafe; only the ABI glue wit-bindgen generates does.
 #![deny(unsafe_code)]
 

@@ -18,7 +18,13 @@
 //! #         Err(tlsbox_core::keystore::KeystoreError::UnknownKey(k.into()))
 //! #     }
 //! # }
-//! let options = ClientOptions { server_name: "example.com".into(), ..Default::default() };
+//! use rustls::pki_types::{pem::PemObject, CertificateDer};
+//! let ca = CertificateDer::from_pem_slice(include_bytes!("../../../tests/test-ca/ca.pem")).unwrap();
+//! let options = ClientOptions {
+//!     server_name: "localhost".into(),
+//!     trust_anchors: vec![ca.to_vec()],
+//!     ..Default::default()
+//! };
 //! let config = ClientConfig::new(&options, Arc::new(NoKeys)).unwrap();
 //! let mut conn = Connection::new_client(&config).unwrap();
 //! let client_hello = conn.take_ciphertext(16 * 1024);

@@ -1,0 +1,114 @@
+//! `tlsbox server` with no certificate flags: a generated identity for
+//! localhost that curl, OpenSSL and GnuTLS accept at once, reused on restart.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+#[test]
+fn generated_identity_serves_the_responder_page_to_real_clients() {
+    require("curl");
+    require("openssl");
+    require("gnutls-cli");
+    let home = tempfile::tempdir().unwrap();
+    let ca = home.path().join("data/tlsbox/ca.pem");
+    let server = Server::start(home.path(), &[]);
+    assert!(ca.exists(), "no CA certificate at {}", ca.display());
+
+    // curl, TLS 1.3: the page names version, suite and group.
+    let out = run(
+        Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(&ca)
+            .arg(format!("https://localhost:{}/", server.port)),
+        b"",
+        TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains("version: TLSv1.3"), "{page}");
+    assert!(page.contains("cipher suite: TLS13_CHACHA20_POLY1305_SHA256"), "{page}");
+    assert!(page.contains("key exchange group: X25519"), "{page}");
+    assert!(page.contains("server name: localhost"), "{page}");
+
+    // curl, TLS 1.2, by IP address (the certificate names 127.0.0.1 too).
+    let out = run(
+        Command::new("curl")
+            .args(["-sS", "--tls-max", "1.2", "--cacert"])
+            .arg(&ca)
+            .arg(format!("https://127.0.0.1:{}/", server.port)),
+        b"",
+        TIMEOUT,
+    );
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains("version: TLSv1.2"), "{}", text(&out));
+    assert!(
+        page.contains("cipher suite: TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"),
+        "{page}"
+    );
+
+    // OpenSSL, with a HelloRetryRequest to P-256.
+    let out = run(
+        Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{}", server.port),
+                "-servername",
+                "localhost",
+            ])
+            .args(["-verify_return_error", "-groups", "X448:P-256", "-CAfile"])
+            .arg(&ca),
+        b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        TIMEOUT,
+    );
+    let out = text(&out);
+    assert!(out.contains("Verification: OK"), "{out}");
+    assert!(out.contains("key exchange group: secp256r1"), "{out}");
+
+    // GnuTLS.
+    let out = run(
+        Command::new("gnutls-cli")
+            .arg("--x509cafile")
+            .arg(&ca)
+            .args(["-p", &server.port.to_string(), "localhost"]),
+        b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        TIMEOUT,
+    );
+    let out = text(&out);
+    assert!(out.contains("version: TLSv1.3"), "{out}");
+}
+
+#[test]
+fn generated_identity_is_reused_on_restart() {
+    let home = tempfile::tempdir().unwrap();
+    let cert = home.path().join("data/tlsbox/localhost.pem");
+    let key = home.path().join("data/tlsbox/localhost.key");
+    drop(Server::start(home.path(), &[]));
+    let first = std::fs::read(&cert).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the key must be readable by its owner only");
+    }
+    drop(Server::start(home.path(), &[]));
+    assert_eq!(std::fs::read(&cert).unwrap(), first, "the certificate was regenerated");
+}
+
+#[test]
+fn refuses_a_public_listen_address_without_the_unsafe_flag() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tlsbox(home.path())
+        .args(["server", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--unsafe-listen"), "{}", text(&out));
+}

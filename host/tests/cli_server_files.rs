@@ -1,0 +1,56 @@
+//! `tlsbox server --cert --key`: given files instead of a generated identity.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn serves_a_given_rsa_certificate_over_tls12_and_tls13() {
+    require("openssl");
+    let home = tempfile::tempdir().unwrap();
+    let cert = pki_path("rsa-2048.pem");
+    let key = pki_path("rsa-2048.key");
+    let server = Server::start(
+        home.path(),
+        &["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap()],
+    );
+    for (flag, expect) in [
+        ("-tls1_2", "cipher suite: TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
+        ("-tls1_3", "version: TLSv1.3"),
+    ] {
+        let out = run(
+            Command::new("openssl")
+                .args([
+                    "s_client",
+                    "-connect",
+                    &format!("127.0.0.1:{}", server.port),
+                    "-servername",
+                    "localhost",
+                ])
+                .args(["-verify_return_error", flag, "-CAfile"])
+                .arg(pki_path("ca.pem")),
+            b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            Duration::from_secs(30),
+        );
+        let out = text(&out);
+        assert!(out.contains("Verification: OK") && out.contains(expect), "{out}");
+    }
+}
+
+#[test]
+fn a_key_that_does_not_match_the_certificate_is_refused_at_start() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tlsbox(home.path())
+        .args(["server", "--listen", "127.0.0.1:0", "--cert"])
+        .arg(pki_path("rsa-2048.pem"))
+        .arg("--key")
+        .arg(pki_path("ecdsa-p256.key"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("does not match"), "{}", text(&out));
+}

@@ -1,0 +1,74 @@
+//! Helpers for tests that talk to real TLS peers (openssl, gnutls-cli,
+//! curl) over real sockets, and the paths of the checked-in test PKI.
+//! No tlsbox dependency, so the host's CLI tests can use it too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// `tests/test-ca/<name>`.
+pub fn pki_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("test-ca")
+        .join(name)
+}
+
+/// Panic with a clear message if a peer tool is missing (the README's test
+/// command installs them).
+pub fn require(tool: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "{tool} is not installed: run the README's test command (tests/run.sh), which installs it"
+    );
+}
+
+/// Run `cmd` with `stdin` fed in, killing it after `timeout`.
+pub fn run(cmd: &mut Command, stdin: &[u8], timeout: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
+    let pid = child.id();
+    let guard = std::thread::spawn(move || {
+        std::thread::sleep(timeout);
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    });
+    // Keep stdin open briefly so the tool sends its data before seeing EOF.
+    std::thread::sleep(Duration::from_millis(300));
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    drop(guard);
+    out
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait until something accepts on `port`.
+pub fn wait_for_port(port: u16) {
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("nothing listens on port {port} after 30 s");
+}
