@@ -224,40 +224,6 @@ impl Connection {
         Ok(convert::session_info(i))
     }
 
-    /// Drive the handshake over a blocking transport until it completes
-    /// (for simple clients and tests; async code uses [`crate::stream`]).
-    pub fn complete_handshake_blocking<T: std::io::Read + std::io::Write>(&mut self, io: &mut T) -> Result<(), Error> {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            self.flush_blocking(io)?;
-            let status = self.status()?;
-            if status.phase != Phase::Handshaking {
-                return Ok(());
-            }
-            let n = io.read(&mut buf)?;
-            if n == 0 {
-                return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
-            }
-            let data = buf.get(..n).unwrap_or_default();
-            if let Err(e) = self.feed_ciphertext(data) {
-                // Send the alert the box queued before giving up.
-                let _ = self.flush_blocking(io);
-                return Err(e);
-            }
-        }
-    }
-
-    /// Send all pending ciphertext over a blocking transport.
-    pub fn flush_blocking<T: std::io::Write>(&mut self, io: &mut T) -> Result<(), Error> {
-        loop {
-            let out = self.take_ciphertext(MAX_CHUNK)?;
-            if out.is_empty() {
-                return Ok(io.flush()?);
-            }
-            io.write_all(&out)?;
-        }
-    }
-
     fn misbehaved(&mut self, what: &str) -> Error {
         let reason = format!("the box {what}");
         self.trapped = Some(reason.clone());

@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-pub use tlsbox_test_support::*;
+pub(crate) use tlsbox_test_support::*;
 
 /// The `tlsbox` binary, with its caches and data under `home`.
-pub fn tlsbox(home: &Path) -> Command {
+pub(crate) fn tlsbox(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tlsbox"));
     cmd.env("XDG_CACHE_HOME", home.join("cache"))
         .env("XDG_DATA_HOME", home.join("data"))
@@ -16,14 +16,14 @@ pub fn tlsbox(home: &Path) -> Command {
 }
 
 /// A running `tlsbox server`, killed on drop.
-pub struct Server {
-    pub port: u16,
+pub(crate) struct Server {
+    pub(crate) port: u16,
     child: Child,
 }
 
 impl Server {
     /// Start `tlsbox server --listen 127.0.0.1:<free port>` plus `args`.
-    pub fn start(home: &Path, args: &[&str]) -> Self {
+    pub(crate) fn start(home: &Path, args: &[&str]) -> Self {
         let port = free_port();
         let child = tlsbox(home)
             .args(["server", "--listen", &format!("127.0.0.1:{port}")])
@@ -46,7 +46,7 @@ impl Drop for Server {
 }
 
 /// stdout and stderr of a finished command, as one text.
-pub fn text(out: &std::process::Output) -> String {
+pub(crate) fn text(out: &std::process::Output) -> String {
     format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),

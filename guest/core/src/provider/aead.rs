@@ -328,3 +328,21 @@ impl MessageDecrypter for Tls12ChaChaCrypter {
         Ok(msg.into_plain_message())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// DESIGN.md invariant 1: no traffic key can be extracted from the box.
+    #[test]
+    fn traffic_keys_cannot_be_extracted() {
+        let key = || AeadKey::from([7u8; 32]);
+        let iv = || Iv::new([1u8; NONCE_LEN]);
+        assert!(Tls13AeadAlgorithm::extract_keys(&AES_128_GCM, key(), iv()).is_err());
+        assert!(Tls13AeadAlgorithm::extract_keys(&AES_256_GCM, key(), iv()).is_err());
+        assert!(Tls13AeadAlgorithm::extract_keys(&CHACHA20_POLY1305, key(), iv()).is_err());
+        assert!(TLS12_AES_128_GCM.extract_keys(key(), &[0; 4], &[0; 8]).is_err());
+        assert!(TLS12_AES_256_GCM.extract_keys(key(), &[0; 4], &[0; 8]).is_err());
+        assert!(TLS12_CHACHA20_POLY1305.extract_keys(key(), &[0; 12], &[]).is_err());
+    }
+}

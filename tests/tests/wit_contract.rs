@@ -1,0 +1,85 @@
+//! DESIGN.md invariant 1: no secret crosses the component boundary. The WIT
+//! is the audit surface; this test pins it, so that any new function or
+//! field is a deliberate, reviewed change (update the lists below with the
+//! review), and refuses vocabulary that would mean key material.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+use std::path::PathBuf;
+
+fn wit_text() -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "wit"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The WIT without comments.
+fn wit_code() -> String {
+    wit_text()
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const AUDITED_FUNCTIONS: &[&str] = &[
+    "describe-key: func(key: string) -> result<key-info, keystore-error>;",
+    "sign: func(key: string, scheme: signature-scheme, message: list<u8>) -> result<list<u8>, keystore-error>;",
+    "create: static func(options: server-options) -> result<server-config, tls-error>;",
+    "create: static func(options: client-options) -> result<client-config, tls-error>;",
+    "new-server: static func(config: borrow<server-config>) -> result<connection, tls-error>;",
+    "new-client: static func(config: borrow<client-config>) -> result<connection, tls-error>;",
+    "feed-ciphertext: func(data: list<u8>) -> result<u32, tls-error>;",
+    "take-ciphertext: func(max: u32) -> list<u8>;",
+    "write-plaintext: func(data: list<u8>) -> result<u32, tls-error>;",
+    "read-plaintext: func(max: u32) -> result<list<u8>, tls-error>;",
+    "close: func();",
+    "status: func() -> status;",
+    "session-info: func() -> session-info;",
+];
+
+#[test]
+fn the_wit_functions_are_the_audited_ones() {
+    let code = wit_code();
+    let found: Vec<&str> = code.lines().filter(|l| l.contains("func(")).collect();
+    assert_eq!(
+        found, AUDITED_FUNCTIONS,
+        "the WIT functions changed: review them for secrets, then update this list"
+    );
+}
+
+#[test]
+fn the_wit_has_no_secret_vocabulary() {
+    // The one alert name that merely names a PSK (RFC 8446 §6.2) is fine.
+    let code = wit_code().to_lowercase().replace("unknown-psk-identity", "");
+    for word in [
+        "secret",
+        "private",
+        "psk",
+        "master",
+        "traffic",
+        "key-log",
+        "keylog",
+        "exporter",
+        "ticket-key",
+        "premaster",
+    ] {
+        assert!(
+            !code.contains(word),
+            "the WIT mentions {word:?}: secrets must not cross the boundary"
+        );
+    }
+}
+
+#[test]
+fn the_only_import_is_the_keystore() {
+    let code = wit_code();
+    let imports: Vec<&str> = code.lines().filter(|l| l.starts_with("import ")).collect();
+    assert_eq!(imports, ["import keystore;"]);
+}
