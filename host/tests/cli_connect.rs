@@ -4,47 +4,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-struct OpensslServer(Child, u16);
-
-impl OpensslServer {
-    fn start(flag: &str) -> Self {
-        require("openssl");
-        let port = free_port();
-        let child = Command::new("openssl")
-            .args([
-                "s_server",
-                "-accept",
-                &format!("127.0.0.1:{port}"),
-                "-www",
-                flag,
-                "-cert",
-            ])
-            .arg(pki_path("ecdsa-p256.pem"))
-            .arg("-key")
-            .arg(pki_path("ecdsa-p256.key"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_port(port);
-        Self(child, port)
-    }
-}
-
-impl Drop for OpensslServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn connect(port: u16, args: &[&str]) -> std::process::Output {
     let home = tempfile::tempdir().unwrap();
@@ -60,9 +24,12 @@ fn connect(port: u16, args: &[&str]) -> std::process::Output {
 #[test]
 fn talks_to_openssl_s_server_over_tls13_and_tls12() {
     for (flag, version) in [("-tls1_3", "version=TLSv1.3"), ("-tls1_2", "version=TLSv1.2")] {
-        let server = OpensslServer::start(flag);
+        let server = OpensslServer::start("ecdsa-p256", &[flag]);
         let ca = pki_path("ca.pem");
-        let out = connect(server.1, &["--ca", ca.to_str().unwrap(), "--servername", "localhost"]);
+        let out = connect(
+            server.port,
+            &["--ca", ca.to_str().unwrap(), "--servername", "localhost"],
+        );
         assert!(out.status.success(), "{}", text(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -73,9 +40,12 @@ fn talks_to_openssl_s_server_over_tls13_and_tls12() {
 
 #[test]
 fn fails_on_an_untrusted_certificate() {
-    let server = OpensslServer::start("-tls1_3");
+    let server = OpensslServer::start("ecdsa-p256", &["-tls1_3"]);
     let ca = pki_path("untrusted-ca.pem");
-    let out = connect(server.1, &["--ca", ca.to_str().unwrap(), "--servername", "localhost"]);
+    let out = connect(
+        server.port,
+        &["--ca", ca.to_str().unwrap(), "--servername", "localhost"],
+    );
     assert!(!out.status.success());
     assert!(text(&out).contains("UnknownIssuer"), "{}", text(&out));
     assert!(out.stdout.is_empty(), "no byte of the peer may reach stdout");
@@ -83,10 +53,10 @@ fn fails_on_an_untrusted_certificate() {
 
 #[test]
 fn fails_on_a_wrong_server_name() {
-    let server = OpensslServer::start("-tls1_3");
+    let server = OpensslServer::start("ecdsa-p256", &["-tls1_3"]);
     let ca = pki_path("ca.pem");
     let out = connect(
-        server.1,
+        server.port,
         &["--ca", ca.to_str().unwrap(), "--servername", "other.example"],
     );
     assert!(!out.status.success());

@@ -54,21 +54,12 @@ fn generated_identity_serves_the_responder_page_to_real_clients() {
     );
 
     // OpenSSL, with a HelloRetryRequest to P-256.
-    let out = run(
-        Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &format!("127.0.0.1:{}", server.port),
-                "-servername",
-                "localhost",
-            ])
-            .args(["-verify_return_error", "-groups", "X448:P-256", "-CAfile"])
-            .arg(&ca),
+    let out = s_client(
+        server.port,
+        &ca,
+        &["-groups", "X448:P-256"],
         b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
-        TIMEOUT,
     );
-    let out = text(&out);
     assert!(out.contains("Verification: OK"), "{out}");
     assert!(out.contains("key exchange group: secp256r1"), "{out}");
 

@@ -3,9 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::Duration;
-
 use common::*;
 
 #[test]
@@ -22,21 +19,8 @@ fn serves_a_given_rsa_certificate_over_tls12_and_tls13() {
         ("-tls1_2", "cipher suite: TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
         ("-tls1_3", "version: TLSv1.3"),
     ] {
-        let out = run(
-            Command::new("openssl")
-                .args([
-                    "s_client",
-                    "-connect",
-                    &format!("127.0.0.1:{}", server.port),
-                    "-servername",
-                    "localhost",
-                ])
-                .args(["-verify_return_error", flag, "-CAfile"])
-                .arg(pki_path("ca.pem")),
-            b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
-            Duration::from_secs(30),
-        );
-        let out = text(&out);
+        let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let out = s_client(server.port, &pki_path("ca.pem"), &[flag], request);
         assert!(out.contains("Verification: OK") && out.contains(expect), "{out}");
     }
 }

@@ -10,31 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn s_client(server: &BoxServer, extra: &[&str]) -> String {
-    require("openssl");
-    let ca = pki_path("ca.pem");
-    let mut cmd = Command::new("openssl");
-    cmd.args([
-        "s_client",
-        "-connect",
-        &format!("127.0.0.1:{}", server.port()),
-        "-servername",
-        "localhost",
-    ])
-    .arg("-CAfile")
-    .arg(&ca)
-    .args(["-verify_return_error"])
-    .args(extra);
-    let out = run(&mut cmd, b"hello from openssl\n", TIMEOUT);
-    text(&out)
+    tlsbox_tests::s_client(server.port(), &pki_path("ca.pem"), extra, b"hello from openssl\n")
 }
 
 #[test]
@@ -151,45 +128,6 @@ fn curl_tls13_and_tls12() {
     }
 }
 
-/// `openssl s_server -www` on a free port, stopped on drop.
-struct OpensslServer {
-    port: u16,
-    child: std::process::Child,
-}
-
-impl OpensslServer {
-    fn start(stem: &str, version_flag: &str) -> Self {
-        require("openssl");
-        let port = free_port();
-        let child = Command::new("openssl")
-            .args([
-                "s_server",
-                "-accept",
-                &format!("127.0.0.1:{port}"),
-                "-www",
-                version_flag,
-            ])
-            .arg("-cert")
-            .arg(pki_path(&format!("{stem}.pem")))
-            .arg("-key")
-            .arg(pki_path(&format!("{stem}.key")))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_port(port);
-        Self { port, child }
-    }
-}
-
-impl Drop for OpensslServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn box_client_get(port: u16) -> (tlsbox_host::SessionInfo, String) {
     let config = tlsbox_host::ClientConfig::new(engine(), &client_options(), keystore()).unwrap();
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -210,7 +148,7 @@ async fn box_client_against_openssl_s_server() {
         ("rsa-2048", "-tls1_3", tlsbox_core::rustls::ProtocolVersion::TLSv1_3),
         ("rsa-2048", "-tls1_2", tlsbox_core::rustls::ProtocolVersion::TLSv1_2),
     ] {
-        let server = OpensslServer::start(stem, flag);
+        let server = OpensslServer::start(stem, &[flag]);
         let (info, page) = box_client_get(server.port).await;
         assert_eq!(info.version, Some(version), "{stem} {flag}");
         assert!(page.starts_with("HTTP/1.0 200 ok"), "{stem} {flag}: {page}");

@@ -44,12 +44,3 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
-
-/// stdout and stderr of a finished command, as one text.
-pub(crate) fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}

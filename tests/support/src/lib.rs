@@ -72,3 +72,68 @@ pub fn wait_for_port(port: u16) {
     }
     panic!("nothing listens on port {port} after 30 s");
 }
+
+/// stdout and stderr of a finished command, as one text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `openssl s_client` to `127.0.0.1:port` for `localhost`, verifying the
+/// chain against `ca` (failing on any verification error), with `extra`
+/// flags, sending `stdin`. Returns everything it printed.
+pub fn s_client(port: u16, ca: &std::path::Path, extra: &[&str], stdin: &[u8]) -> String {
+    require("openssl");
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{port}"),
+        "-servername",
+        "localhost",
+    ])
+    .args(["-verify_return_error", "-CAfile"])
+    .arg(ca)
+    .args(extra);
+    text(&run(&mut cmd, stdin, Duration::from_secs(30)))
+}
+
+/// `openssl s_server -www` on a free port with the test PKI's `stem`
+/// certificate and key, plus `flags`; stopped on drop.
+pub struct OpensslServer {
+    /// Where it listens, on 127.0.0.1.
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl OpensslServer {
+    /// Start it and wait until it accepts.
+    pub fn start(stem: &str, flags: &[&str]) -> Self {
+        require("openssl");
+        let port = free_port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-www"])
+            .args(flags)
+            .arg("-cert")
+            .arg(pki_path(&format!("{stem}.pem")))
+            .arg("-key")
+            .arg(pki_path(&format!("{stem}.key")))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_port(port);
+        Self { port, child }
+    }
+}
+
+impl Drop for OpensslServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
