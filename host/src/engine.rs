@@ -98,13 +98,12 @@ impl Engine {
     /// Set up the engine and compile the box (or load it from the cache).
     pub fn new(config: EngineConfig) -> Result<Self, Error> {
         let mut pooling = PoolingAllocationConfig::default();
-        // Each box is one component made of a few core instances (the
-        // program, the WASI adapter, shims), each with at most one memory
-        // and table.
+        // Each box is one component: the program's core instance plus the
+        // WASI adapter and shims, one linear memory, a few tables.
         pooling
             .total_component_instances(config.max_instances)
             .total_core_instances(config.max_instances.saturating_mul(8))
-            .total_memories(config.max_instances.saturating_mul(2))
+            .total_memories(config.max_instances)
             .total_tables(config.max_instances.saturating_mul(8))
             .max_memory_size(config.max_memory_bytes);
         let mut wasm = wasmtime::Config::new();
@@ -153,11 +152,13 @@ impl Engine {
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limits);
+        // Failing here means no free slot in the pool (or a broken
+        // component): an engine condition, not this connection's doing.
         let instance = self
             .inner
             .pre
             .instantiate(&mut store)
-            .map_err(|e| Error::Trap(format!("{e:#}")))?;
+            .map_err(|e| Error::Engine(format!("starting a box: {e:#}")))?;
         Ok((store, instance))
     }
 }

@@ -262,3 +262,26 @@ fn a_trap_ends_one_connection_and_the_others_carry_on() {
     let mut client = native_client(&client_options(), keys);
     handshake(&mut client, &mut server).unwrap();
 }
+
+#[test]
+fn boxes_are_bounded_by_the_pool_and_slots_come_back() {
+    let engine = Engine::new(EngineConfig {
+        max_instances: 3,
+        cache_dir: None,
+        ..Default::default()
+    })
+    .unwrap();
+    let keys = keystore();
+    let config = tlsbox_host::ServerConfig::new(&engine, &server_options("ecdsa-p256"), keys.clone()).unwrap();
+    let mut live: Vec<_> = (0..3).map(|_| engine.new_server(&config).unwrap()).collect();
+    let err = engine.new_server(&config).unwrap_err();
+    assert!(matches!(err, Error::Engine(_)), "{err:?}");
+    // A finished connection gives its slot back; the others are untouched.
+    drop(live.pop());
+    let mut again = engine.new_server(&config).unwrap();
+    let mut client = native_client(&client_options(), keys);
+    handshake(&mut client, &mut again).unwrap();
+    for conn in &mut live {
+        assert_eq!(conn.status().unwrap().phase, tlsbox_host::Phase::Handshaking);
+    }
+}
