@@ -41,6 +41,8 @@ pub struct TlsStream<IO> {
     /// Ciphertext taken from the box, not yet written to `io`.
     outgoing: Vec<u8>,
     written: usize,
+    /// Where ciphertext is read from `io` into.
+    read_buf: Box<[u8]>,
     /// Ciphertext read from `io`, not yet taken by the box.
     incoming: Vec<u8>,
     /// The transport reached end of file.
@@ -64,6 +66,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
             conn,
             outgoing: Vec::new(),
             written: 0,
+            read_buf: vec![0u8; MAX_CHUNK].into_boxed_slice(),
             incoming: Vec::new(),
             transport_eof: false,
             closed: false,
@@ -83,11 +86,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
             if self.conn.status()?.phase != Phase::Handshaking {
                 return Poll::Ready(Ok(()));
             }
-            if !ready!(self.poll_receive(cx))? {
-                return Poll::Ready(Err(Error::Io(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "peer closed the transport during the handshake",
-                ))));
+            match ready!(self.poll_receive(cx))? {
+                Some(0) => {
+                    // No plaintext can pile up before the handshake ends
+                    // (0-RTT is off), so a box that takes nothing is stuck.
+                    return Poll::Ready(Err(Error::Io(io::Error::other(
+                        "the box stopped taking handshake data",
+                    ))));
+                }
+                Some(_) => {}
+                None => {
+                    return Poll::Ready(Err(Error::Io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "peer closed the transport during the handshake",
+                    ))))
+                }
             }
         }
     }
@@ -110,27 +123,30 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         }
     }
 
-    /// Read ciphertext from the transport into the box. `Ok(false)`: the
-    /// transport is at end of file.
-    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
-        if self.incoming.is_empty() {
-            if self.transport_eof {
-                return Poll::Ready(Ok(false));
-            }
-            let mut buf = vec![0u8; MAX_CHUNK];
-            let mut read = ReadBuf::new(&mut buf);
-            ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
-            let n = read.filled().len();
-            if n == 0 {
-                self.transport_eof = true;
-                return Poll::Ready(Ok(false));
-            }
-            buf.truncate(n);
-            self.incoming = buf;
+    /// Read ciphertext from the transport into the box. `Ok(None)`: the
+    /// transport is at end of file; `Ok(Some(n))`: the box took `n` bytes
+    /// (0 when its received-plaintext buffer is full: read plaintext first).
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<usize>, Error>> {
+        if !self.incoming.is_empty() {
+            let taken = self.conn.feed_ciphertext(&self.incoming)?;
+            self.incoming.drain(..taken.min(self.incoming.len()));
+            return Poll::Ready(Ok(Some(taken)));
         }
-        let taken = self.conn.feed_ciphertext(&self.incoming)?;
-        self.incoming.drain(..taken.min(self.incoming.len()));
-        Poll::Ready(Ok(true))
+        if self.transport_eof {
+            return Poll::Ready(Ok(None));
+        }
+        let mut read = ReadBuf::new(&mut self.read_buf);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+        let received = read.filled();
+        if received.is_empty() {
+            self.transport_eof = true;
+            return Poll::Ready(Ok(None));
+        }
+        let taken = self.conn.feed_ciphertext(received)?;
+        // Keep what the box could not take yet.
+        self.incoming
+            .extend_from_slice(received.get(taken..).unwrap_or_default());
+        Poll::Ready(Ok(Some(taken)))
     }
 
     /// What was negotiated.
@@ -147,6 +163,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         loop {
             let plaintext = this.conn.read_plaintext(buf.remaining())?;
             if !plaintext.is_empty() {
@@ -167,8 +186,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {
                     let _ = this.poll_send(cx);
                     return Poll::Ready(Err(e.into()));
                 }
-                Poll::Ready(Ok(true)) => {}
-                Poll::Ready(Ok(false)) => {
+                Poll::Ready(Ok(Some(_))) => {}
+                Poll::Ready(Ok(None)) => {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "peer closed the transport without close_notify (truncation)",
