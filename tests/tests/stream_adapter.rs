@@ -25,7 +25,7 @@ async fn pair(
 #[tokio::test]
 async fn four_mebibytes_each_way_through_a_narrow_transport() {
     // A 4 KiB transport: every write waits for the other side to read.
-    let (mut server, mut client) = pair(4096).await;
+    let (mut server, client) = pair(4096).await;
     let data = pattern(4 << 20);
     let expected = data.clone();
     // The client writes and reads at once, as a real echo client must.
