@@ -8,10 +8,8 @@ use tlsbox_host::{ClientConfig, ClientOptions, Engine, EngineConfig, Identity};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use super::server::read_chain;
+use super::keysource::{self, read_chain};
 use super::{names, ConnectArgs};
-
-const CLIENT_KEY_NAME: &str = "client";
 
 pub(crate) async fn run(args: ConnectArgs) -> Result<()> {
     let host = host_of(&args.address)?;
@@ -20,18 +18,17 @@ pub(crate) async fn run(args: ConnectArgs) -> Result<()> {
         Some(path) => read_chain(path)?,
         None => system_roots()?,
     };
-    let mut keys = SoftwareKeystore::new();
-    let identity = match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => {
-            keys.load_pem_file(CLIENT_KEY_NAME, key)
-                .with_context(|| format!("loading {}", key.display()))?;
-            Some(Identity {
-                certificate_chain: read_chain(cert)?,
-                key: CLIENT_KEY_NAME.into(),
+    let (identity, keys): (_, Arc<dyn tlsbox_host::keystore::Keystore>) = match &args.key {
+        Some(key) => {
+            let (chain, keys) = keysource::load(args.cert.as_deref(), key, &args.pkcs11)?;
+            let id = Identity {
+                certificate_chain: chain,
+                key: keysource::KEY_NAME.into(),
                 schemes: vec![],
-            })
+            };
+            (Some(id), keys)
         }
-        _ => None,
+        None => (None, Arc::new(SoftwareKeystore::new())),
     };
     let options = ClientOptions {
         server_name,
@@ -44,7 +41,7 @@ pub(crate) async fn run(args: ConnectArgs) -> Result<()> {
         max_instances: 4,
         ..EngineConfig::default()
     })?;
-    let config = ClientConfig::new(&engine, &options, Arc::new(keys)).context("client configuration")?;
+    let config = ClientConfig::new(&engine, &options, keys).context("client configuration")?;
     let tcp = TcpStream::connect(&args.address)
         .await
         .with_context(|| format!("connecting to {}", args.address))?;

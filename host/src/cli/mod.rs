@@ -2,6 +2,8 @@
 
 mod connect;
 mod identity;
+mod keys;
+mod keysource;
 mod names;
 mod responder;
 mod server;
@@ -29,6 +31,9 @@ enum Command {
     /// Connect to a TLS server: stdin to the peer, the peer to stdout, a
     /// handshake summary on stderr.
     Connect(ConnectArgs),
+    /// Manage keys in a PKCS#11 token: list, generate, certify, import.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// `tlsbox server`.
@@ -40,12 +45,16 @@ struct ServerArgs {
     /// Allow listening on a non-loopback address.
     #[arg(long)]
     unsafe_listen: bool,
-    /// Certificate chain (PEM), leaf first.
+    /// Certificate chain (PEM), leaf first. With a pkcs11: key and no
+    /// --cert, the certificate stored on the token beside the key is used.
     #[arg(long, requires = "key")]
     cert: Option<PathBuf>,
-    /// Private key (PEM: PKCS#8, SEC1 or PKCS#1), held by the software keystore.
-    #[arg(long, requires = "cert")]
-    key: Option<PathBuf>,
+    /// The private key: a PEM file (PKCS#8, SEC1 or PKCS#1, held by the
+    /// software keystore) or a `pkcs11:` URI (the key stays in the token).
+    #[arg(long)]
+    key: Option<String>,
+    #[command(flatten)]
+    pkcs11: keysource::Pkcs11Args,
     /// ALPN protocols to offer, comma-separated (e.g. h2,http/1.1).
     #[arg(long, value_delimiter = ',')]
     alpn: Vec<String>,
@@ -74,9 +83,11 @@ struct ConnectArgs {
     /// Client certificate chain (PEM) for mutual TLS.
     #[arg(long, requires = "key")]
     cert: Option<PathBuf>,
-    /// Client private key (PEM) for mutual TLS.
-    #[arg(long, requires = "cert")]
-    key: Option<PathBuf>,
+    /// Client private key for mutual TLS: a PEM file or a `pkcs11:` URI.
+    #[arg(long)]
+    key: Option<String>,
+    #[command(flatten)]
+    pkcs11: keysource::Pkcs11Args,
 }
 
 /// Parse the command line, run, and map the outcome to an exit code.
@@ -101,6 +112,7 @@ pub(crate) fn main() -> ExitCode {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::Connect(args) => connect::run(args).await,
+            Command::Keys(command) => keys::run(command),
         }
     });
     // Do not wait for a blocked stdin read (tokio reads stdin on a thread).

@@ -1,20 +1,12 @@
 //! `tlsbox server`: accept TLS, each connection in its own box.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::CertificateDer;
-use tlsbox_host::keystore::software::SoftwareKeystore;
 use tlsbox_host::{Engine, EngineConfig, Identity, ServerConfig, ServerOptions};
 use tokio::net::TcpListener;
 
-use super::{identity, names, responder, ServerArgs};
-
-/// The keystore's name for the server key.
-const KEY_NAME: &str = "server";
+use super::{identity, keysource, names, responder, ServerArgs};
 
 pub(crate) async fn run(args: ServerArgs) -> Result<()> {
     if !args.listen.ip().is_loopback() && !args.unsafe_listen {
@@ -23,9 +15,9 @@ pub(crate) async fn run(args: ServerArgs) -> Result<()> {
             args.listen
         );
     }
-    let (cert, key) = match (args.cert, args.key) {
-        (Some(cert), Some(key)) => (cert, key),
-        _ => {
+    let (chain, keys) = match args.key.as_deref() {
+        Some(key) => keysource::load(args.cert.as_deref(), key, &args.pkcs11)?,
+        None => {
             let dir = match args.state_dir {
                 Some(d) => d,
                 None => dirs::data_dir()
@@ -42,25 +34,21 @@ pub(crate) async fn run(args: ServerArgs) -> Result<()> {
                 generated.ca_cert.display(),
                 args.listen.port()
             );
-            (generated.cert, generated.key)
+            let key = generated.key.to_string_lossy().into_owned();
+            keysource::load(Some(&generated.cert), &key, &args.pkcs11)?
         }
     };
-
-    let chain = read_chain(&cert)?;
-    let mut keys = SoftwareKeystore::new();
-    keys.load_pem_file(KEY_NAME, &key)
-        .with_context(|| format!("loading the key {}", key.display()))?;
     let engine = Engine::new(EngineConfig::default()).context("starting the engine")?;
     let options = ServerOptions {
         identity: Identity {
             certificate_chain: chain,
-            key: KEY_NAME.into(),
+            key: keysource::KEY_NAME.into(),
             schemes: vec![],
         },
         alpn_protocols: args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
         ..Default::default()
     };
-    let config = ServerConfig::new(&engine, &options, Arc::new(keys)).context("server configuration")?;
+    let config = ServerConfig::new(&engine, &options, keys).context("server configuration")?;
 
     let listener = TcpListener::bind(args.listen)
         .await
@@ -110,16 +98,4 @@ pub(crate) async fn run(args: ServerArgs) -> Result<()> {
             }
         }
     }
-}
-
-pub(crate) fn read_chain(path: &Path) -> Result<Vec<Vec<u8>>> {
-    let chain = CertificateDer::pem_file_iter(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .map(|c| c.map(|c| c.as_ref().to_vec()))
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("parsing {}", path.display()))?;
-    if chain.is_empty() {
-        bail!("no certificate in {}", path.display());
-    }
-    Ok(chain)
 }

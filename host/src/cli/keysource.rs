@@ -1,0 +1,97 @@
+//! Where the CLI's identity key lives: a PEM file (software keystore) or a
+//! PKCS#11 token (`pkcs11:` URI), and the certificate chain that goes with it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use tlsbox_host::keystore::pkcs11::{self, KeySource, Pkcs11Keystore, Pkcs11Uri};
+use tlsbox_host::keystore::software::SoftwareKeystore;
+use tlsbox_host::keystore::Keystore;
+
+/// PKCS#11 settings for keys named without them in their URI (the flags
+/// ghostunnel users know). The PIN never goes on the command line.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Pkcs11Args {
+    /// PKCS#11 module (shared library), if the key URI has no module-path=.
+    #[arg(long, env = "PKCS11_MODULE")]
+    pub(crate) pkcs11_module: Option<PathBuf>,
+    /// Token label, if the key URI has no token=.
+    #[arg(long)]
+    pub(crate) pkcs11_token_label: Option<String>,
+    /// File holding the user PIN (else the PKCS11_PIN environment variable).
+    #[arg(long)]
+    pub(crate) pkcs11_pin_file: Option<PathBuf>,
+}
+
+impl Pkcs11Args {
+    /// The PIN: from --pkcs11-pin-file, else PKCS11_PIN.
+    pub(crate) fn pin(&self) -> Result<Option<cryptoki::types::AuthPin>> {
+        if let Some(path) = &self.pkcs11_pin_file {
+            return Ok(Some(pkcs11::read_pin_file(path)?));
+        }
+        Ok(std::env::var("PKCS11_PIN").ok().map(cryptoki::types::AuthPin::from))
+    }
+
+    /// The module: --pkcs11-module, else the URI's module-path=.
+    pub(crate) fn module(&self, uri: &Pkcs11Uri) -> Result<PathBuf> {
+        uri.module_path
+            .as_deref()
+            .map(PathBuf::from)
+            .or_else(|| self.pkcs11_module.clone())
+            .context("no PKCS#11 module: pass --pkcs11-module or add module-path= to the URI")
+    }
+}
+
+/// DER certificates, leaf first.
+pub(crate) type Chain = Vec<Vec<u8>>;
+
+/// The keystore's name for the CLI's one key.
+pub(crate) const KEY_NAME: &str = "identity";
+
+/// Load `key` (a PEM path or a `pkcs11:` URI) into a keystore, and the
+/// certificate chain: from `cert`, or else from the token beside the key.
+pub(crate) fn load(cert: Option<&Path>, key: &str, p11: &Pkcs11Args) -> Result<(Chain, Arc<dyn Keystore>)> {
+    if pkcs11::uri::is_pkcs11_uri(key) {
+        let uri: Pkcs11Uri = key.parse().with_context(|| format!("key URI {key:?}"))?;
+        let source = KeySource {
+            uri,
+            module: p11.pkcs11_module.clone(),
+            token_label: p11.pkcs11_token_label.clone(),
+            pin: p11.pin()?,
+        };
+        let mut keys = Pkcs11Keystore::new();
+        keys.add_key(KEY_NAME, &source)
+            .context("opening the key in the PKCS#11 token")?;
+        let chain = match cert {
+            Some(path) => read_chain(path)?,
+            None => vec![keys
+                .certificate(KEY_NAME)
+                .context("no --cert given and no certificate on the token beside the key")?],
+        };
+        return Ok((chain, Arc::new(keys)));
+    }
+    let Some(cert) = cert else {
+        bail!("--key {key} is a file: --cert is needed too")
+    };
+    let mut keys = SoftwareKeystore::new();
+    keys.load_pem_file(KEY_NAME, Path::new(key))
+        .with_context(|| format!("loading the key {key}"))?;
+    Ok((read_chain(cert)?, Arc::new(keys)))
+}
+
+/// The certificates of a PEM file, leaf first.
+pub(crate) fn read_chain(path: &Path) -> Result<Vec<Vec<u8>>> {
+    let chain = CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .map(|c| c.map(|c| c.as_ref().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing {}", path.display()))?;
+    if chain.is_empty() {
+        bail!("no certificate in {}", path.display());
+    }
+    Ok(chain)
+}

@@ -1,0 +1,533 @@
+//! A keystore whose keys live in a PKCS#11 token (an HSM, a smart card,
+//! SoftHSM2): the private key never leaves the token, and no process of
+//! ours can read it. Keys are named by RFC 7512 `pkcs11:` URIs ([`uri`]).
+//!
+//! How it talks to the token:
+//! - each module is loaded and `C_Initialize`d once per process, with OS
+//!   locking (without it SoftHSM2 crashes under two threads);
+//! - each token keeps a pool of logged-in sessions, one per signing thread
+//!   at a time; the pool keeps at least one open so the login survives;
+//! - a session the token invalidated (closed behind our back, logged out,
+//!   token removed) fails that one signature with a typed error and is
+//!   replaced, with a fresh login, on the next one;
+//! - it signs only TLS-shaped messages for the keys it was configured with
+//!   (DESIGN.md invariant 3), and logs refusals without their content.
+//!
+//! Initialise it after any `fork()`: PKCS#11 state does not survive one.
+
+mod mechanism;
+pub mod tooling;
+pub mod uri;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::MechanismType;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use tlsbox_core::rustls::SignatureScheme;
+
+use self::mechanism::KeyKind;
+pub use self::uri::{Pkcs11Uri, UriError};
+use super::{policy, KeyInfo, Keystore, KeystoreError};
+
+/// Why the PKCS#11 keystore could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Pkcs11Error {
+    /// The key reference is not a valid `pkcs11:` URI.
+    #[error("{0}")]
+    Uri(#[from] UriError),
+    /// No PKCS#11 module was named (`module-path=` or `--pkcs11-module`).
+    #[error("no PKCS#11 module given: add module-path= to the URI or pass --pkcs11-module")]
+    NoModule,
+    /// No PIN was given for a token that needs one.
+    #[error("no PIN for token {0:?}: set PKCS11_PIN, --pkcs11-pin-file, or pin-source= in the URI")]
+    NoPin(String),
+    /// The PIN file could not be read.
+    #[error("reading the PIN file {path}: {source}")]
+    PinFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No token matches the URI.
+    #[error("no token matches {0}")]
+    NoToken(String),
+    /// Several tokens match the URI.
+    #[error("several tokens match {0}; add token= or serial=")]
+    AmbiguousToken(String),
+    /// No private key matches the URI on the token.
+    #[error("no private key matches {0}")]
+    NoKey(String),
+    /// Several private keys match.
+    #[error("several private keys match {0}; add id= or object=")]
+    AmbiguousKey(String),
+    /// The key is of a type or curve the box cannot use.
+    #[error("unsupported key: {0}")]
+    UnsupportedKey(String),
+    /// A PKCS#11 call failed; names the function and the CKR_ code.
+    #[error("{0}")]
+    Call(#[from] CkError),
+}
+
+/// A loaded, initialised PKCS#11 module. One per library per process:
+/// `C_Initialize` may be called only once.
+fn module(path: &Path) -> Result<Pkcs11, Pkcs11Error> {
+    static MODULES: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
+    let modules = MODULES.get_or_init(Default::default);
+    let mut modules = modules.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(m) = modules.get(path) {
+        return Ok(m.clone());
+    }
+    let ctx = Pkcs11::new(path)?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    modules.insert(path.to_path_buf(), ctx.clone());
+    Ok(ctx)
+}
+
+/// Find the one slot whose token matches the URI's token attributes.
+fn find_slot(ctx: &Pkcs11, uri: &Pkcs11Uri, shown: &str) -> Result<Slot, Pkcs11Error> {
+    let mut found = Vec::new();
+    for slot in ctx.get_slots_with_initialized_token()? {
+        let info = ctx.get_token_info(slot)?;
+        let matches = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have.trim_end());
+        if matches(&uri.token, info.label())
+            && matches(&uri.serial, info.serial_number())
+            && matches(&uri.manufacturer, info.manufacturer_id())
+            && matches(&uri.model, info.model())
+            && uri.slot_id.is_none_or(|id| id == slot.id())
+        {
+            found.push(slot);
+        }
+    }
+    match found.as_slice() {
+        [slot] => Ok(*slot),
+        [] => Err(Pkcs11Error::NoToken(shown.to_string())),
+        _ => Err(Pkcs11Error::AmbiguousToken(shown.to_string())),
+    }
+}
+
+/// The CKR_ codes after which a session is no good and must be replaced.
+fn session_lost(e: &CkError) -> bool {
+    matches!(
+        e,
+        CkError::Pkcs11(
+            RvError::SessionHandleInvalid
+                | RvError::SessionClosed
+                | RvError::UserNotLoggedIn
+                | RvError::DeviceRemoved
+                | RvError::TokenNotPresent
+                | RvError::DeviceError,
+            _
+        )
+    )
+}
+
+/// One token: its slot, its PIN, and a pool of logged-in sessions.
+struct Token {
+    ctx: Pkcs11,
+    slot: Slot,
+    label: String,
+    pin: Option<AuthPin>,
+    pool: Mutex<Vec<Session>>,
+}
+
+impl Token {
+    fn open(ctx: Pkcs11, slot: Slot, pin: Option<AuthPin>) -> Result<Self, Pkcs11Error> {
+        let label = ctx.get_token_info(slot)?.label().trim_end().to_string();
+        let token = Self {
+            ctx,
+            slot,
+            label,
+            pin,
+            pool: Mutex::new(Vec::new()),
+        };
+        // Log in now: a wrong PIN must fail at start-up, not at the first
+        // handshake. The session stays in the pool and keeps the login.
+        let session = token.new_session()?;
+        token.give_back(session);
+        Ok(token)
+    }
+
+    fn new_session(&self) -> Result<Session, Pkcs11Error> {
+        let session = self.ctx.open_ro_session(self.slot)?;
+        if let Some(pin) = &self.pin {
+            match session.login(UserType::User, Some(pin)) {
+                Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(session)
+    }
+
+    fn pool(&self) -> std::sync::MutexGuard<'_, Vec<Session>> {
+        self.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn give_back(&self, session: Session) {
+        self.pool().push(session);
+    }
+
+    /// Run `f` on a pooled session. If the token invalidated the session
+    /// (closed behind our back, logged out, token re-inserted), the whole
+    /// pool goes (its sessions share that fate) and `f` runs once more on a
+    /// fresh, logged-in session; only if that fails too is the error
+    /// returned.
+    fn with_session<T>(&self, f: impl Fn(&Session) -> Result<T, CkError>) -> Result<T, Pkcs11Error> {
+        let pooled = self.pool().pop();
+        let session = match pooled {
+            Some(s) => s,
+            None => self.new_session()?,
+        };
+        match f(&session) {
+            Ok(v) => {
+                self.give_back(session);
+                Ok(v)
+            }
+            Err(e) if session_lost(&e) => {
+                tracing::warn!(token = %self.label, error = %e, "PKCS#11 session lost; logging in again");
+                self.pool().clear();
+                drop(session);
+                let fresh = self.new_session()?;
+                let result = f(&fresh);
+                self.give_back(fresh);
+                Ok(result?)
+            }
+            Err(e) => {
+                self.give_back(session);
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// One configured key.
+struct KeyEntry {
+    token: Arc<Token>,
+    /// What finds the private key: class, and the URI's id and label.
+    template: Vec<Attribute>,
+    handle: Mutex<Option<ObjectHandle>>,
+    kind: KeyKind,
+    schemes: Vec<SignatureScheme>,
+    spki: Vec<u8>,
+    /// The certificate stored on the token with the same id or label.
+    certificate: Option<Vec<u8>>,
+}
+
+impl KeyEntry {
+    fn handle(&self) -> Result<ObjectHandle, Pkcs11Error> {
+        let mut cached = self.handle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(h) = *cached {
+            return Ok(h);
+        }
+        let found = self.token.with_session(|s| s.find_objects(&self.template))?;
+        match found.as_slice() {
+            [h] => {
+                *cached = Some(*h);
+                Ok(*h)
+            }
+            [] => Err(Pkcs11Error::NoKey(format!("{:?}", self.template))),
+            _ => Err(Pkcs11Error::AmbiguousKey(format!("{:?}", self.template))),
+        }
+    }
+
+    fn forget_handle(&self) {
+        *self.handle.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
+/// Keys in PKCS#11 tokens, by name.
+#[derive(Default)]
+pub struct Pkcs11Keystore {
+    keys: HashMap<String, KeyEntry>,
+    tokens: Vec<Arc<Token>>,
+}
+
+impl std::fmt::Debug for Pkcs11Keystore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pkcs11Keystore")
+            .field("keys", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Where a key is and how to log in to its token.
+#[derive(Debug, Clone, Default)]
+pub struct KeySource {
+    /// The key's URI.
+    pub uri: Pkcs11Uri,
+    /// The module, if the URI names none (`--pkcs11-module`).
+    pub module: Option<PathBuf>,
+    /// The token label, if the URI names none (`--pkcs11-token-label`).
+    pub token_label: Option<String>,
+    /// The user PIN, if the URI carries none.
+    pub pin: Option<AuthPin>,
+}
+
+/// Read a PIN file: its first line, without the line ending.
+pub fn read_pin_file(path: &Path) -> Result<AuthPin, Pkcs11Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Pkcs11Error::PinFile {
+        path: path.into(),
+        source,
+    })?;
+    Ok(AuthPin::from(text.lines().next().unwrap_or_default().to_string()))
+}
+
+impl Pkcs11Keystore {
+    /// An empty keystore.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add the key `source` names under `name`: finds its token (logging in
+    /// now, so a wrong PIN fails here), the private key, its public half and
+    /// the schemes the token can make with it.
+    pub fn add_key(&mut self, name: impl Into<String>, source: &KeySource) -> Result<(), Pkcs11Error> {
+        let uri = &source.uri;
+        let shown = format!("{uri:?}");
+        let module_path = uri
+            .module_path
+            .as_deref()
+            .map(PathBuf::from)
+            .or_else(|| source.module.clone())
+            .ok_or(Pkcs11Error::NoModule)?;
+        let ctx = module(&module_path)?;
+        let mut token_uri = uri.clone();
+        if token_uri.token.is_none() {
+            token_uri.token = source.token_label.clone();
+        }
+        let slot = find_slot(&ctx, &token_uri, &shown)?;
+        let pin = match (&uri.pin_value, &uri.pin_source) {
+            (Some(v), _) => Some(AuthPin::from(v.clone())),
+            (None, Some(src)) => Some(read_pin_file(Path::new(src.strip_prefix("file:").unwrap_or(src)))?),
+            (None, None) => source.pin.clone(),
+        };
+        let token = match self.tokens.iter().find(|t| t.slot == slot && same_module(&t.ctx, &ctx)) {
+            Some(t) => t.clone(),
+            None => {
+                let needs_login = ctx.get_token_info(slot)?.login_required();
+                if needs_login && pin.is_none() {
+                    return Err(Pkcs11Error::NoPin(token_uri.token.clone().unwrap_or_default()));
+                }
+                let t = Arc::new(Token::open(ctx.clone(), slot, pin)?);
+                self.tokens.push(t.clone());
+                t
+            }
+        };
+
+        let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
+        if let Some(id) = &uri.id {
+            template.push(Attribute::Id(id.clone()));
+        }
+        if let Some(label) = &uri.object {
+            template.push(Attribute::Label(label.as_bytes().to_vec()));
+        }
+        let entry = KeyEntry {
+            token: token.clone(),
+            template,
+            handle: Mutex::new(None),
+            kind: KeyKind::Rsa,
+            schemes: Vec::new(),
+            spki: Vec::new(),
+            certificate: None,
+        };
+        let handle = entry.handle().map_err(|e| match e {
+            Pkcs11Error::NoKey(_) => Pkcs11Error::NoKey(shown.clone()),
+            Pkcs11Error::AmbiguousKey(_) => Pkcs11Error::AmbiguousKey(shown.clone()),
+            other => other,
+        })?;
+        let Described {
+            kind,
+            spki,
+            certificate,
+        } = token.with_session(|s| Ok(describe(s, handle, &entry.template)))??;
+        let mechanisms = token.ctx.get_mechanism_list(slot)?;
+        let schemes = mechanism::schemes(kind, &mechanisms);
+        if schemes.is_empty() {
+            return Err(Pkcs11Error::UnsupportedKey(format!(
+                "the token offers no mechanism to sign with {shown}"
+            )));
+        }
+        if kind == KeyKind::Rsa && !mechanisms.contains(&MechanismType::RSA_PKCS_PSS) {
+            tracing::warn!(key = %shown, "the token lacks CKM_RSA_PKCS_PSS: this RSA key can only serve TLS 1.2");
+        }
+        let spki = spki.ok_or_else(|| {
+            Pkcs11Error::UnsupportedKey(format!("no public key or certificate on the token for {shown}"))
+        })?;
+        self.keys.insert(
+            name.into(),
+            KeyEntry {
+                kind,
+                schemes,
+                spki,
+                certificate,
+                ..entry
+            },
+        );
+        Ok(())
+    }
+
+    /// The DER certificate stored on the token beside the key `name`, if any.
+    pub fn certificate(&self, name: &str) -> Option<Vec<u8>> {
+        self.keys.get(name).and_then(|k| k.certificate.clone())
+    }
+
+    fn entry(&self, key: &str) -> Result<&KeyEntry, KeystoreError> {
+        self.keys
+            .get(key)
+            .ok_or_else(|| KeystoreError::UnknownKey(key.to_string()))
+    }
+}
+
+fn same_module(a: &Pkcs11, b: &Pkcs11) -> bool {
+    // Both come from the per-process module table: compare what they load.
+    a.get_library_info().ok().map(|i| i.library_description().to_string())
+        == b.get_library_info().ok().map(|i| i.library_description().to_string())
+}
+
+/// What the token tells of a key.
+struct Described {
+    kind: KeyKind,
+    /// From the public key object, or else the certificate.
+    spki: Option<Vec<u8>>,
+    /// The certificate on the token with the same id or label.
+    certificate: Option<Vec<u8>>,
+}
+
+/// Describe the private key `handle` (found with `template`).
+fn describe(s: &Session, handle: ObjectHandle, template: &[Attribute]) -> Result<Described, Pkcs11Error> {
+    let attrs = s.get_attributes(handle, &[AttributeType::KeyType, AttributeType::EcParams])?;
+    let key_type = attrs.iter().find_map(|a| match a {
+        Attribute::KeyType(t) => Some(*t),
+        _ => None,
+    });
+    let ec_params = attrs.iter().find_map(|a| match a {
+        Attribute::EcParams(p) => Some(p.clone()),
+        _ => None,
+    });
+    let kind = match key_type {
+        Some(KeyType::RSA) => KeyKind::Rsa,
+        Some(KeyType::EC) | Some(KeyType::EC_EDWARDS) => {
+            ec_params.as_deref().and_then(mechanism::ec_kind).ok_or_else(|| {
+                Pkcs11Error::UnsupportedKey("an EC key on a curve other than P-256, P-384, Ed25519".into())
+            })?
+        }
+        other => return Err(Pkcs11Error::UnsupportedKey(format!("key type {other:?}"))),
+    };
+
+    let with_class = |class| {
+        let mut t: Vec<Attribute> = template
+            .iter()
+            .filter(|a| !matches!(a, Attribute::Class(_)))
+            .cloned()
+            .collect();
+        t.push(Attribute::Class(class));
+        t
+    };
+    let mut spki = None;
+    if let Some(public) = s.find_objects(&with_class(ObjectClass::PUBLIC_KEY))?.first() {
+        spki = match kind {
+            KeyKind::Rsa => {
+                let a = s.get_attributes(*public, &[AttributeType::Modulus, AttributeType::PublicExponent])?;
+                let n = a.iter().find_map(|x| {
+                    if let Attribute::Modulus(n) = x {
+                        Some(n.clone())
+                    } else {
+                        None
+                    }
+                });
+                let e = a.iter().find_map(|x| {
+                    if let Attribute::PublicExponent(e) = x {
+                        Some(e.clone())
+                    } else {
+                        None
+                    }
+                });
+                n.zip(e).and_then(|(n, e)| mechanism::rsa_spki(&n, &e))
+            }
+            _ => {
+                let a = s.get_attributes(*public, &[AttributeType::EcPoint])?;
+                a.iter().find_map(|x| {
+                    if let Attribute::EcPoint(p) = x {
+                        mechanism::ec_spki(kind, p)
+                    } else {
+                        None
+                    }
+                })
+            }
+        };
+    }
+    let certificate = match s.find_objects(&with_class(ObjectClass::CERTIFICATE))?.first() {
+        Some(cert) => s
+            .get_attributes(*cert, &[AttributeType::Value])?
+            .into_iter()
+            .find_map(|a| if let Attribute::Value(v) = a { Some(v) } else { None }),
+        None => None,
+    };
+    if spki.is_none() {
+        spki = certificate.as_deref().and_then(tooling::certificate_spki);
+    }
+    Ok(Described {
+        kind,
+        spki,
+        certificate,
+    })
+}
+
+impl Keystore for Pkcs11Keystore {
+    fn describe_key(&self, key: &str) -> Result<KeyInfo, KeystoreError> {
+        let entry = self.entry(key)?;
+        Ok(KeyInfo {
+            subject_public_key_info: entry.spki.clone(),
+            schemes: entry.schemes.clone(),
+        })
+    }
+
+    fn sign(&self, key: &str, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, KeystoreError> {
+        let entry = self.entry(key)?;
+        if let Err(why) = policy::check_message(scheme, message) {
+            tracing::warn!(key, ?scheme, reason = why, "refused to sign");
+            return Err(KeystoreError::Refused(why.into()));
+        }
+        if !entry.schemes.contains(&scheme) {
+            return Err(KeystoreError::UnsupportedScheme(scheme));
+        }
+        let plan = mechanism::plan(entry.kind, scheme, message).ok_or(KeystoreError::UnsupportedScheme(scheme))?;
+        let failed = |e: Pkcs11Error| KeystoreError::Failed(format!("token {:?}: {e}", entry.token.label));
+        let attempt = || {
+            let handle = entry.handle()?;
+            entry
+                .token
+                .with_session(|s| s.sign(&plan.mechanism, handle, &plan.input))
+        };
+        let signature = match attempt() {
+            // A key we can no longer see: the handle went stale, or the
+            // login was lost behind our back (private objects vanish).
+            // Find it again from a freshly logged-in session, once.
+            Err(Pkcs11Error::NoKey(_))
+            | Err(Pkcs11Error::Call(CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _))) => {
+                tracing::warn!(key, token = %entry.token.label, "PKCS#11 key handle lost; logging in again");
+                entry.forget_handle();
+                entry.token.pool().clear();
+                attempt()
+            }
+            other => other,
+        }
+        .map_err(failed)?;
+        match plan.der_ecdsa {
+            Some(kind) => mechanism::ecdsa_der(kind, &signature)
+                .ok_or_else(|| KeystoreError::Failed("the token returned a malformed ECDSA signature".into())),
+            None => Ok(signature),
+        }
+    }
+}
