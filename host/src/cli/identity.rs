@@ -16,6 +16,7 @@ use rcgen::{
     SanType, SignatureAlgorithm, SigningKey,
 };
 use signature::Signer;
+use tlsbox_host::keystore::pkcs11::tooling;
 
 /// Files of a generated identity.
 pub(crate) struct GeneratedIdentity {
@@ -90,7 +91,7 @@ fn generate(dir: &Path, id: &GeneratedIdentity) -> Result<()> {
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca.not_before = now - time::Duration::days(1);
     ca.not_after = now + time::Duration::days(VALIDITY_DAYS);
-    ca.serial_number = Some(random_serial());
+    ca.serial_number = Some(tooling::random_serial());
     let ca_cert = ca.self_signed(&ca_key).context("signing the local CA")?;
 
     let leaf_key = P256Key::new()?;
@@ -105,7 +106,7 @@ fn generate(dir: &Path, id: &GeneratedIdentity) -> Result<()> {
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     leaf.not_before = ca.not_before;
     leaf.not_after = ca.not_after;
-    leaf.serial_number = Some(random_serial());
+    leaf.serial_number = Some(tooling::random_serial());
     let issuer = Issuer::new(ca, &ca_key);
     let leaf_cert = leaf
         .signed_by(&leaf_key, &issuer)
@@ -116,15 +117,6 @@ fn generate(dir: &Path, id: &GeneratedIdentity) -> Result<()> {
     fs::write(&id.cert, leaf_cert.pem()).with_context(|| format!("writing {}", id.cert.display()))?;
     fs::write(&id.ca_cert, ca_cert.pem()).with_context(|| format!("writing {}", id.ca_cert.display()))?;
     Ok(())
-}
-
-/// A positive 128-bit random serial (RFC 5280 §4.1.2.2 allows 20 octets).
-fn random_serial() -> rcgen::SerialNumber {
-    use rand_core::RngCore;
-    let mut serial = [0u8; 16];
-    OsRng.fill_bytes(&mut serial);
-    serial[0] &= 0x7f;
-    rcgen::SerialNumber::from_slice(&serial)
 }
 
 /// Write a file only its owner can read, replacing any previous one.

@@ -137,3 +137,89 @@ impl Drop for OpensslServer {
         let _ = self.child.wait();
     }
 }
+
+/// A SoftHSM2 token store of this test process's own, in a temporary
+/// directory (SOFTHSM2_CONF points there, for this process and its
+/// children). Two initialised tokens: [`softhsm::TOKEN`] and
+/// [`softhsm::SECOND_TOKEN`], both with user PIN [`softhsm::PIN`].
+pub mod softhsm {
+    use std::path::PathBuf;
+    use std::process::Command;
+    use std::sync::OnceLock;
+
+    /// The main test token.
+    pub const TOKEN: &str = "tlsbox-test";
+    /// A second token, never logged in by the keystore tests.
+    pub const SECOND_TOKEN: &str = "tlsbox-second";
+    /// User PIN of both tokens.
+    pub const PIN: &str = "1234";
+    const SO_PIN: &str = "5678";
+
+    /// The store.
+    #[derive(Debug)]
+    pub struct SoftHsm {
+        /// The PKCS#11 module to load.
+        pub module: PathBuf,
+        /// Where the configuration and tokens live.
+        pub dir: PathBuf,
+    }
+
+    /// Set it up once per process. Call before any PKCS#11 module is
+    /// initialised in this process: SoftHSM2 reads SOFTHSM2_CONF then.
+    pub fn get() -> &'static SoftHsm {
+        static HSM: OnceLock<SoftHsm> = OnceLock::new();
+        HSM.get_or_init(|| {
+            super::require("softhsm2-util");
+            let module = [
+                "/usr/lib/softhsm/libsofthsm2.so",
+                "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+                "/usr/lib64/pkcs11/libsofthsm2.so",
+            ]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .expect("libsofthsm2.so not found: install softhsm2 (tests/run.sh does)");
+            let dir = tempfile::Builder::new()
+                .prefix("tlsbox-softhsm")
+                .tempdir()
+                .unwrap()
+                .keep();
+            let tokens = dir.join("tokens");
+            std::fs::create_dir_all(&tokens).unwrap();
+            let conf = dir.join("softhsm2.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                    tokens.display()
+                ),
+            )
+            .unwrap();
+            // SAFETY of the process environment: this runs once, before any
+            // PKCS#11 module is loaded, while other test threads wait on the
+            // OnceLock.
+            std::env::set_var("SOFTHSM2_CONF", &conf);
+            for label in [TOKEN, SECOND_TOKEN] {
+                let out = Command::new("softhsm2-util")
+                    .args([
+                        "--init-token",
+                        "--free",
+                        "--label",
+                        label,
+                        "--pin",
+                        PIN,
+                        "--so-pin",
+                        SO_PIN,
+                    ])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "softhsm2-util: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            SoftHsm { module, dir }
+        })
+    }
+}

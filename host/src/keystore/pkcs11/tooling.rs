@@ -247,7 +247,11 @@ impl TokenAdmin {
     /// signed inside the token by the key `uri` names. PEM.
     pub fn self_signed(&self, uri: &Pkcs11Uri, names: &[String], days: i64) -> Result<String, Pkcs11Error> {
         let signer = self.signer(uri)?;
-        let params = leaf_params(names, days)?;
+        let mut params = subject_params(names)?;
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(days);
+        params.serial_number = Some(random_serial());
         let cert = params
             .self_signed(&signer)
             .map_err(|e| Pkcs11Error::UnsupportedKey(format!("certificate: {e}")))?;
@@ -257,7 +261,7 @@ impl TokenAdmin {
     /// A certificate signing request for `names`, signed by the token key. PEM.
     pub fn csr(&self, uri: &Pkcs11Uri, names: &[String]) -> Result<String, Pkcs11Error> {
         let signer = self.signer(uri)?;
-        let params = leaf_params(names, 1)?;
+        let params = subject_params(names)?;
         let csr = params
             .serialize_request(&signer)
             .map_err(|e| Pkcs11Error::UnsupportedKey(format!("CSR: {e}")))?;
@@ -327,7 +331,16 @@ mod x509_cert_min {
     }
 }
 
-fn leaf_params(names: &[String], days: i64) -> Result<CertificateParams, Pkcs11Error> {
+/// A positive 128-bit random certificate serial (RFC 5280 §4.1.2.2).
+pub fn random_serial() -> rcgen::SerialNumber {
+    let mut serial = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut serial);
+    serial[0] &= 0x7f;
+    rcgen::SerialNumber::from_slice(&serial)
+}
+
+/// Subject and subject alternative names for `names`.
+fn subject_params(names: &[String]) -> Result<CertificateParams, Pkcs11Error> {
     let bad = |e: rcgen::Error| Pkcs11Error::UnsupportedKey(format!("certificate names: {e}"));
     let mut params = CertificateParams::default();
     let first = names.first().cloned().unwrap_or_else(|| "localhost".into());
@@ -338,13 +351,6 @@ fn leaf_params(names: &[String], days: i64) -> Result<CertificateParams, Pkcs11E
             Err(_) => SanType::DnsName(name.clone().try_into().map_err(bad)?),
         });
     }
-    let now = time::OffsetDateTime::now_utc();
-    params.not_before = now - time::Duration::days(1);
-    params.not_after = now + time::Duration::days(days);
-    let mut serial = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut serial);
-    serial[0] &= 0x7f;
-    params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
     Ok(params)
 }
 
