@@ -20,69 +20,127 @@ fn keys(home: &std::path::Path, args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn generate_certify_serve_verify() {
+fn generate_certify_serve_verify_every_key_type() {
     let hsm = softhsm::get();
     // The PIN comes from the environment, never from the command line.
     std::env::set_var("PKCS11_PIN", softhsm::PIN);
     let home = tempfile::tempdir().unwrap();
     let token = format!("pkcs11:token={}", softhsm::TOKEN);
 
-    let out = keys(
-        home.path(),
-        &[
-            "generate",
-            "--token",
-            &token,
-            "--label",
-            "web",
-            "--id",
-            "c0ffee",
-            "--algorithm",
-            "p256",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    for (i, algorithm) in ["p256", "p384", "ed25519", "rsa2048", "rsa3072"]
+        .into_iter()
+        .enumerate()
+    {
+        let label = format!("web-{algorithm}");
+        let id = format!("c0ffee{i:02x}");
+        let out = keys(
+            home.path(),
+            &[
+                "generate",
+                "--token",
+                &token,
+                "--label",
+                &label,
+                "--id",
+                &id,
+                "--algorithm",
+                algorithm,
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
 
-    let key = format!("pkcs11:token={};object=web;id=%c0%ff%ee", softhsm::TOKEN);
-    let cert = home.path().join("web.pem");
+        let key = format!("pkcs11:token={};object={label};id=%c0%ff%ee%{i:02x}", softhsm::TOKEN);
+        let cert = home.path().join(format!("{label}.pem"));
+        let out = keys(
+            home.path(),
+            &[
+                "self-sign",
+                "--key",
+                &key,
+                "--name",
+                "localhost",
+                "--name",
+                "127.0.0.1",
+                "--import",
+                "--out",
+                cert.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+
+        // No --cert: the certificate stored beside the key on the token.
+        let uri = format!("{key};type=private?module-path={}", hsm.module.display());
+        let server = Server::start(home.path(), &["--key", &uri]);
+        let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let out = s_client(server.port, &cert, &["-tls1_3"], request);
+        assert!(
+            out.contains("Verification: OK") && out.contains("version: TLSv1.3"),
+            "{algorithm}: {out}"
+        );
+        if matches!(algorithm, "p256" | "rsa2048") {
+            let out = s_client(server.port, &cert, &["-tls1_2"], request);
+            assert!(
+                out.contains("Verification: OK") && out.contains("version: TLSv1.2"),
+                "{algorithm}: {out}"
+            );
+        }
+    }
+
     let out = keys(
         home.path(),
         &[
-            "self-sign",
+            "csr",
             "--key",
-            &key,
+            &format!("pkcs11:token={};object=web-p256", softhsm::TOKEN),
             "--name",
             "localhost",
-            "--name",
-            "127.0.0.1",
-            "--import",
-            "--out",
-            cert.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", text(&out));
-
-    let out = keys(home.path(), &["csr", "--key", &key, "--name", "localhost"]);
     assert!(text(&out).contains("BEGIN CERTIFICATE REQUEST"), "{}", text(&out));
-
-    let out = keys(home.path(), &["list"]);
-    let listing = text(&out);
+    let listing = text(&keys(home.path(), &["list"]));
     assert!(
-        listing.contains("private") && listing.contains("cert") && listing.contains("id=c0ffee"),
+        listing.contains("web-rsa3072") && listing.contains("cert") && listing.contains("id=c0ffee04"),
         "{listing}"
     );
 
-    // No --cert: the certificate stored beside the key on the token.
-    let uri = format!("{key};type=private?module-path={}", hsm.module.display());
-    let server = Server::start(home.path(), &["--key", &uri]);
-    let out = s_client(
-        server.port,
-        &cert,
-        &["-tls1_3"],
-        b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    // The client side: a client certificate from the token, for openssl s_server -Verify.
+    let cert = home.path().join("web-p256.pem");
+    let server = OpensslServer::start(
+        "ecdsa-p256",
+        &[
+            "-tls1_3",
+            "-Verify",
+            "1",
+            "-verify_return_error",
+            "-CAfile",
+            cert.to_str().unwrap(),
+        ],
     );
-    assert!(out.contains("Verification: OK"), "{out}");
-    assert!(out.contains("version: TLSv1.3"), "{out}");
+    let out = run(
+        tlsbox(home.path())
+            .args([
+                "connect",
+                &format!("127.0.0.1:{}", server.port),
+                "--servername",
+                "localhost",
+                "--ca",
+            ])
+            .arg(pki_path("ca.pem"))
+            .arg("--key")
+            .arg(format!(
+                "pkcs11:token={};object=web-p256?module-path={}",
+                softhsm::TOKEN,
+                hsm.module.display()
+            )),
+        b"GET / HTTP/1.0\r\n\r\n",
+        std::time::Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("HTTP/1.0 200 ok"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -93,7 +151,7 @@ fn a_wrong_pin_stops_the_server_at_start_up() {
     std::fs::write(&pin_file, "0000\n").unwrap();
     let out = tlsbox(home.path())
         .args(["server", "--listen", "127.0.0.1:0", "--key"])
-        .arg(format!("pkcs11:token={};object=web", softhsm::TOKEN))
+        .arg(format!("pkcs11:token={};object=web-p256", softhsm::TOKEN))
         .arg("--pkcs11-module")
         .arg(&hsm.module)
         .arg("--pkcs11-pin-file")

@@ -285,3 +285,48 @@ fn boxes_are_bounded_by_the_pool_and_slots_come_back() {
         assert_eq!(conn.status().unwrap().phase, tlsbox_host::Phase::Handshaking);
     }
 }
+
+/// A keystore whose RSA key can only make PKCS#1 v1.5 signatures, like an
+/// RSA key in a token without CKM_RSA_PKCS_PSS.
+struct NoPss(Arc<dyn Keystore>);
+
+impl Keystore for NoPss {
+    fn describe_key(&self, key: &str) -> Result<KeyInfo, KeystoreError> {
+        let mut info = self.0.describe_key(key)?;
+        info.schemes.retain(|s| {
+            matches!(
+                s,
+                SignatureScheme::RSA_PKCS1_SHA256
+                    | SignatureScheme::RSA_PKCS1_SHA384
+                    | SignatureScheme::RSA_PKCS1_SHA512
+            )
+        });
+        Ok(info)
+    }
+
+    fn sign(&self, key: &str, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, KeystoreError> {
+        self.0.sign(key, scheme, message)
+    }
+}
+
+#[test]
+fn a_key_without_tls13_signatures_serves_tls12_instead_of_failing() {
+    let keys = keystore();
+    let mut server = box_server(&server_options("rsa-2048"), Arc::new(NoPss(keys.clone())));
+    let mut client = native_client(&client_options(), keys.clone());
+    handshake(&mut client, &mut server).unwrap();
+    assert_eq!(
+        Endpoint::info(&mut server).unwrap().version,
+        Some(tlsbox_core::rustls::ProtocolVersion::TLSv1_2)
+    );
+    // Asked for TLS 1.3 only, it is a clear configuration error.
+    let options = tlsbox_core::ServerOptions {
+        versions: vec![tlsbox_core::rustls::ProtocolVersion::TLSv1_3],
+        ..server_options("rsa-2048")
+    };
+    let err = tlsbox_host::ServerConfig::new(engine(), &options, Arc::new(NoPss(keys))).unwrap_err();
+    assert!(
+        matches!(tls_error(&err), TlsError::InvalidConfig(why) if why.contains("RSA-PSS")),
+        "{err:?}"
+    );
+}

@@ -115,12 +115,48 @@ fn certified_key(identity: &Identity, keystore: &Arc<dyn Keystore>) -> Result<Ar
     Ok(Arc::new(certified))
 }
 
+/// The schemes RFC 8446 §4.2.3 allows in a TLS 1.3 CertificateVerify.
+const TLS13_SCHEMES: [SignatureScheme; 6] = [
+    SignatureScheme::ECDSA_NISTP256_SHA256,
+    SignatureScheme::ECDSA_NISTP384_SHA384,
+    SignatureScheme::ED25519,
+    SignatureScheme::RSA_PSS_SHA256,
+    SignatureScheme::RSA_PSS_SHA384,
+    SignatureScheme::RSA_PSS_SHA512,
+];
+
+/// The versions a server with `key` can speak: a key that can make no
+/// TLS 1.3 signature (an RSA key in a token without RSA-PSS) serves TLS 1.2
+/// only, rather than failing every TLS 1.3 handshake.
+fn server_versions(
+    requested: &[ProtocolVersion],
+    key: &CertifiedKey,
+    name: &str,
+) -> Result<Vec<ProtocolVersion>, Error> {
+    let mut versions = if requested.is_empty() {
+        alloc::vec![ProtocolVersion::TLSv1_3, ProtocolVersion::TLSv1_2]
+    } else {
+        requested.to_vec()
+    };
+    if key.key.choose_scheme(&TLS13_SCHEMES).is_none() {
+        versions.retain(|v| *v != ProtocolVersion::TLSv1_3);
+        if versions.is_empty() {
+            return Err(Error::InvalidConfig(format!(
+                "key {name:?} can make no TLS 1.3 signature (an RSA key needs RSA-PSS) and TLS 1.2 is off"
+            )));
+        }
+    }
+    Ok(versions)
+}
+
 impl ServerConfig {
     /// Check `options` and build a server configuration signing through `keystore`.
     pub fn new(options: &ServerOptions, keystore: Arc<dyn Keystore>) -> Result<Self, Error> {
+        let key = certified_key(&options.identity, &keystore)?;
+        let versions = server_versions(&options.versions, &key, &options.identity.key)?;
         let provider = crypto_provider(&options.cipher_suites, &options.groups)?;
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&protocol_versions(&options.versions)?)
+            .with_protocol_versions(&protocol_versions(&versions)?)
             .map_err(|e| config_error("versions", e))?;
         let builder = match &options.client_auth {
             ClientAuth::None => builder.with_no_client_auth(),
@@ -133,7 +169,6 @@ impl ServerConfig {
                 builder.with_client_cert_verifier(verifier.build().map_err(|e| config_error("client auth", e))?)
             }
         };
-        let key = certified_key(&options.identity, &keystore)?;
         let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(key)));
         config.alpn_protocols = options.alpn_protocols.clone();
         // The box's suite order wins: it knows which AEAD is fast in wasm.
