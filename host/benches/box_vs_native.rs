@@ -2,18 +2,32 @@
 //! side in one run.
 //!
 //! Measured side is always the server; the peer is always native
-//! `tlsbox_core` (a client trusting `tests/test-ca/ca.pem`, name `localhost`).
+//! `tlsbox_core` (a client trusting the server's CA, name `localhost`).
 //!
-//! - **Handshakes**: TLS 1.3, X25519, default suites, P-256 identity key
-//!   (`tests/test-ca/ecdsa-p256.{pem,key}` in a software keystore). Only
-//!   server-side calls are timed: creating the server connection (for the box
-//!   that includes instantiating a fresh box, as production does) and its
-//!   feed/take calls. Dropping the connection and all client work are not
-//!   timed. Reported as µs per handshake and handshakes/s.
-//! - **Bulk**: for each TLS 1.3 AEAD, 16 MiB per sample in 16 KiB writes.
-//!   "encrypt" times the server's `write_plaintext` + `take_ciphertext`;
-//!   "decrypt" times its `feed_ciphertext` + `read_plaintext`. Reported in
-//!   MB/s of plaintext (1 MB = 10^6 bytes).
+//! - **Handshakes**: TLS 1.3, X25519, default suites, one pair of rows (µs
+//!   per handshake, handshakes/s) for each server identity:
+//!   - P-256 and RSA-2048 in a software keystore
+//!     (`tests/test-ca/{ecdsa-p256,rsa-2048}.{pem,key}`, client trusting
+//!     `tests/test-ca/ca.pem`);
+//!   - P-256 and RSA-2048 generated inside a PKCS#11 token (SoftHSM2, a
+//!     private token store for this process), signing through a
+//!     `Pkcs11Keystore`, with a self-signed certificate made by the token key
+//!     that the client takes as its trust anchor. The "native" column is
+//!     native rustls signing through the *same* `Pkcs11Keystore`, so the
+//!     ratio still isolates the box's cost; the token's own signing time is
+//!     in both columns. Without `softhsm2-util` these rows are left out
+//!     (with a note on stderr).
+//!
+//!   Only server-side calls are timed: creating the server connection (for
+//!   the box that includes instantiating a fresh box, as production does)
+//!   and its feed/take calls, which include the keystore's signature. Dropping
+//!   the connection and all client work are not timed. RSA-2048 rows run
+//!   fewer handshakes per batch (its signatures are ~10x slower).
+//! - **Bulk**: for each TLS 1.3 AEAD, 16 MiB per sample in 16 KiB writes,
+//!   P-256 software identity. "encrypt" times the server's
+//!   `write_plaintext` + `take_ciphertext`; "decrypt" times its
+//!   `feed_ciphertext` + `read_plaintext`. Reported in MB/s of plaintext
+//!   (1 MB = 10^6 bytes).
 //!
 //! Box and native samples are interleaved (alternating which goes first)
 //! and each figure is the median of the samples, so a noisy shared machine

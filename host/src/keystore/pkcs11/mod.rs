@@ -136,6 +136,7 @@ fn session_lost(e: &CkError) -> bool {
 /// One token: its slot, its PIN, and a pool of logged-in sessions.
 struct Token {
     ctx: Pkcs11,
+    module: PathBuf,
     slot: Slot,
     label: String,
     pin: Option<AuthPin>,
@@ -143,10 +144,11 @@ struct Token {
 }
 
 impl Token {
-    fn open(ctx: Pkcs11, slot: Slot, pin: Option<AuthPin>) -> Result<Self, Pkcs11Error> {
+    fn open(ctx: Pkcs11, module: PathBuf, slot: Slot, pin: Option<AuthPin>) -> Result<Self, Pkcs11Error> {
         let label = ctx.get_token_info(slot)?.label().trim_end().to_string();
         let token = Self {
             ctx,
+            module,
             slot,
             label,
             pin,
@@ -312,14 +314,14 @@ impl Pkcs11Keystore {
             (None, Some(src)) => Some(read_pin_file(Path::new(src.strip_prefix("file:").unwrap_or(src)))?),
             (None, None) => source.pin.clone(),
         };
-        let token = match self.tokens.iter().find(|t| t.slot == slot && same_module(&t.ctx, &ctx)) {
+        let token = match self.tokens.iter().find(|t| t.slot == slot && t.module == module_path) {
             Some(t) => t.clone(),
             None => {
                 let needs_login = ctx.get_token_info(slot)?.login_required();
                 if needs_login && pin.is_none() {
                     return Err(Pkcs11Error::NoPin(token_uri.token.clone().unwrap_or_default()));
                 }
-                let t = Arc::new(Token::open(ctx.clone(), slot, pin)?);
+                let t = Arc::new(Token::open(ctx.clone(), module_path.clone(), slot, pin)?);
                 self.tokens.push(t.clone());
                 t
             }
@@ -387,12 +389,6 @@ impl Pkcs11Keystore {
             .get(key)
             .ok_or_else(|| KeystoreError::UnknownKey(key.to_string()))
     }
-}
-
-fn same_module(a: &Pkcs11, b: &Pkcs11) -> bool {
-    // Both come from the per-process module table: compare what they load.
-    a.get_library_info().ok().map(|i| i.library_description().to_string())
-        == b.get_library_info().ok().map(|i| i.library_description().to_string())
 }
 
 /// What the token tells of a key.
