@@ -39,20 +39,35 @@
 
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cryptoki::types::AuthPin;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use tlsbox_core::rustls::{CipherSuite, NamedGroup, ProtocolVersion};
+use tlsbox_host::keystore::pkcs11::tooling::{KeyAlgorithm, TokenAdmin};
+use tlsbox_host::keystore::pkcs11::{KeySource, Pkcs11Keystore, Pkcs11Uri};
 use tlsbox_host::keystore::software::{SoftwareKey, SoftwareKeystore};
+use tlsbox_host::keystore::Keystore;
 use tlsbox_host::{Engine, EngineConfig, Phase, SessionInfo, Status};
+use tlsbox_test_support::softhsm;
 
-/// The server's identity: file stem under `tests/test-ca/` and key name.
+/// The bulk rows' server identity: file stem under `tests/test-ca/` and key
+/// name.
 const IDENTITY: &str = "ecdsa-p256";
-/// Handshake samples (batches), and handshakes in each.
+/// The RSA software identity, likewise.
+const RSA_IDENTITY: &str = "rsa-2048";
+/// Key labels in the SoftHSM2 token.
+const TOKEN_P256: &str = "p256";
+const TOKEN_RSA: &str = "rsa2048";
+/// Handshake samples (batches), and handshakes in each: P-256, RSA-2048.
 const HANDSHAKE_BATCHES: usize = 9;
 const HANDSHAKES_PER_BATCH: usize = 50;
+const RSA_HANDSHAKES_PER_BATCH: usize = 25;
+/// Untimed handshakes per side before a handshake case's samples.
+const HANDSHAKE_WARMUP: usize = 10;
 /// Bulk samples per AEAD and direction, and plaintext moved in each.
 const BULK_SAMPLES: usize = 7;
 const BULK_BYTES: usize = 16 << 20;
@@ -126,9 +141,23 @@ impl Endpoint for tlsbox_core::Connection {
 /// Everything set up once, untimed.
 struct Setup {
     engine: Engine,
-    keys: Arc<SoftwareKeystore>,
+    /// Both software identities ([`IDENTITY`], [`RSA_IDENTITY`]); also the
+    /// clients' (unused) keystore.
+    keys: Arc<dyn Keystore>,
     chain: Vec<Vec<u8>>,
     client: tlsbox_core::ClientConfig,
+}
+
+/// One server identity to measure handshakes with, and a client trusting it.
+struct HandshakeCase {
+    /// Row label: key type and where the key is.
+    name: &'static str,
+    /// Key name in `keys`.
+    key: String,
+    keys: Arc<dyn Keystore>,
+    chain: Vec<Vec<u8>>,
+    client: tlsbox_core::ClientConfig,
+    per_batch: usize,
 }
 
 fn pki_path(name: &str) -> PathBuf {
@@ -144,52 +173,147 @@ fn der_certs(file: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A TLS 1.3, X25519 client for `localhost` trusting `trust_anchors`.
+fn client_config(trust_anchors: Vec<Vec<u8>>, keys: &Arc<dyn Keystore>) -> tlsbox_core::ClientConfig {
+    let client_options = tlsbox_core::ClientOptions {
+        server_name: "localhost".into(),
+        trust_anchors,
+        versions: vec![ProtocolVersion::TLSv1_3],
+        groups: vec![NamedGroup::X25519],
+        ..Default::default()
+    };
+    tlsbox_core::ClientConfig::new(&client_options, keys.clone()).unwrap()
+}
+
+/// TLS 1.3, X25519, and the given suites (empty: the default order).
+fn server_options(chain: &[Vec<u8>], key: &str, suites: &[CipherSuite]) -> tlsbox_core::ServerOptions {
+    tlsbox_core::ServerOptions {
+        identity: tlsbox_core::Identity {
+            certificate_chain: chain.to_vec(),
+            key: key.into(),
+            schemes: vec![],
+        },
+        versions: vec![ProtocolVersion::TLSv1_3],
+        cipher_suites: suites.to_vec(),
+        groups: vec![NamedGroup::X25519],
+        ..Default::default()
+    }
+}
+
+/// Both server configurations for `options`, signing through the same
+/// `keys`: (box, native).
+fn server_configs(
+    engine: &Engine,
+    options: &tlsbox_core::ServerOptions,
+    keys: &Arc<dyn Keystore>,
+) -> (tlsbox_host::ServerConfig, tlsbox_core::ServerConfig) {
+    let boxed = tlsbox_host::ServerConfig::new(engine, options, keys.clone()).unwrap();
+    let native = tlsbox_core::ServerConfig::new(options, keys.clone()).unwrap();
+    (boxed, native)
+}
+
 impl Setup {
     fn new() -> Self {
         let mut keys = SoftwareKeystore::new();
-        keys.insert(
-            IDENTITY,
-            SoftwareKey::from_pem_file(&pki_path(&format!("{IDENTITY}.key"))).unwrap(),
-        );
-        let keys = Arc::new(keys);
-        let client_options = tlsbox_core::ClientOptions {
-            server_name: "localhost".into(),
-            trust_anchors: der_certs("ca.pem"),
-            versions: vec![ProtocolVersion::TLSv1_3],
-            groups: vec![NamedGroup::X25519],
-            ..Default::default()
-        };
-        let client = tlsbox_core::ClientConfig::new(&client_options, keys.clone()).unwrap();
+        for stem in [IDENTITY, RSA_IDENTITY] {
+            keys.insert(
+                stem,
+                SoftwareKey::from_pem_file(&pki_path(&format!("{stem}.key"))).unwrap(),
+            );
+        }
+        let keys: Arc<dyn Keystore> = Arc::new(keys);
         Self {
             engine: Engine::new(EngineConfig::default()).unwrap(),
+            client: client_config(der_certs("ca.pem"), &keys),
             keys,
             chain: der_certs(&format!("{IDENTITY}.pem")),
-            client,
         }
     }
 
-    /// TLS 1.3, X25519, and the given suites (empty: the default order).
-    fn server_options(&self, suites: &[CipherSuite]) -> tlsbox_core::ServerOptions {
-        tlsbox_core::ServerOptions {
-            identity: tlsbox_core::Identity {
-                certificate_chain: self.chain.clone(),
-                key: IDENTITY.into(),
-                schemes: vec![],
-            },
-            versions: vec![ProtocolVersion::TLSv1_3],
-            cipher_suites: suites.to_vec(),
-            groups: vec![NamedGroup::X25519],
-            ..Default::default()
-        }
-    }
-
-    /// Both server configurations for `suites`: (box, native).
+    /// Both server configurations of the bulk identity for `suites`: (box,
+    /// native).
     fn server_configs(&self, suites: &[CipherSuite]) -> (tlsbox_host::ServerConfig, tlsbox_core::ServerConfig) {
-        let options = self.server_options(suites);
-        let boxed = tlsbox_host::ServerConfig::new(&self.engine, &options, self.keys.clone()).unwrap();
-        let native = tlsbox_core::ServerConfig::new(&options, self.keys.clone()).unwrap();
-        (boxed, native)
+        server_configs(&self.engine, &server_options(&self.chain, IDENTITY, suites), &self.keys)
     }
+
+    /// A software-keystore identity from `tests/test-ca/<stem>.{pem,key}`.
+    fn software_case(&self, name: &'static str, stem: &str, per_batch: usize) -> HandshakeCase {
+        HandshakeCase {
+            name,
+            key: stem.into(),
+            keys: self.keys.clone(),
+            chain: der_certs(&format!("{stem}.pem")),
+            client: client_config(der_certs("ca.pem"), &self.keys),
+            per_batch,
+        }
+    }
+}
+
+/// Whether `tool` is on the PATH.
+fn installed(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// `pkcs11:` URI of `label` in the SoftHSM2 test token (empty: the token).
+fn token_uri(label: &str) -> Pkcs11Uri {
+    format!("pkcs11:token={};object={label};type=private", softhsm::TOKEN)
+        .parse()
+        .unwrap()
+}
+
+/// The SoftHSM2 token identities (P-256, RSA-2048): each key generated inside
+/// the token, a self-signed certificate for `localhost` made by it, and a
+/// `Pkcs11Keystore` holding it. Empty (with a note on stderr) without
+/// SoftHSM2. Call before anything else loads a PKCS#11 module.
+fn token_cases(client_keys: &Arc<dyn Keystore>) -> Vec<HandshakeCase> {
+    if !installed("softhsm2-util") {
+        eprintln!("softhsm2-util is not installed: leaving out the SoftHSM2 rows (tests/run.sh installs it)");
+        return Vec::new();
+    }
+    let hsm = softhsm::get();
+    let pin = AuthPin::from(softhsm::PIN.to_string());
+    let admin = TokenAdmin::open(&hsm.module, &token_uri(""), &pin).unwrap();
+    let wanted = [
+        (
+            TOKEN_P256,
+            KeyAlgorithm::EcP256,
+            "P-256 in SoftHSM2",
+            HANDSHAKES_PER_BATCH,
+        ),
+        (
+            TOKEN_RSA,
+            KeyAlgorithm::Rsa2048,
+            "RSA-2048 in SoftHSM2",
+            RSA_HANDSHAKES_PER_BATCH,
+        ),
+    ];
+    let mut cases = Vec::new();
+    for (i, (label, algorithm, name, per_batch)) in wanted.into_iter().enumerate() {
+        admin.generate(label, &[i as u8 + 1], algorithm).unwrap();
+        let pem = admin.self_signed(&token_uri(label), &["localhost".into()], 30).unwrap();
+        let cert = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec();
+        let mut keys = Pkcs11Keystore::new();
+        let source = KeySource {
+            uri: token_uri(label),
+            module: Some(hsm.module.clone()),
+            token_label: None,
+            pin: Some(pin.clone()),
+        };
+        keys.add_key(label, &source).unwrap();
+        cases.push(HandshakeCase {
+            name,
+            key: label.into(),
+            keys: Arc::new(keys),
+            client: client_config(vec![cert.clone()], client_keys),
+            chain: vec![cert],
+            per_batch,
+        });
+    }
+    cases
 }
 
 /// Feed all of `data` to `to` (no plaintext is expected: handshake only).
@@ -249,16 +373,66 @@ fn handshake<S: Endpoint>(
     (server, client, spent)
 }
 
-/// µs of server-side time per handshake, over a batch.
-fn handshake_batch<S: Endpoint>(new_server: impl Fn() -> S, client_config: &tlsbox_core::ClientConfig) -> f64 {
+/// µs of server-side time per handshake, over a batch of `count`.
+fn handshake_batch<S: Endpoint>(
+    new_server: impl Fn() -> S,
+    client_config: &tlsbox_core::ClientConfig,
+    count: usize,
+) -> f64 {
     let mut total = Duration::ZERO;
-    for _ in 0..HANDSHAKES_PER_BATCH {
+    for _ in 0..count {
         let (server, client, spent) = handshake(&new_server, client_config);
         total += spent;
         drop(black_box(server));
         drop(client);
     }
-    total.as_secs_f64() * 1e6 / HANDSHAKES_PER_BATCH as f64
+    total.as_secs_f64() * 1e6 / count as f64
+}
+
+/// Measure one handshake case, box against native; push its two rows.
+fn handshake_rows(engine: &Engine, case: &HandshakeCase, rows: &mut Vec<Row>) {
+    let options = server_options(&case.chain, &case.key, &[]);
+    let (box_config, native_config) = server_configs(engine, &options, &case.keys);
+    let new_box = || engine.new_server(&box_config).unwrap();
+    let new_native = || tlsbox_core::Connection::new_server(&native_config).unwrap();
+    let (mut server, mut client, _) = handshake(new_box, &case.client);
+    let info = server.info();
+    assert_eq!(info.version, Some(ProtocolVersion::TLSv1_3));
+    assert_eq!(info.group, Some(NamedGroup::X25519));
+    assert_eq!(
+        client.info().peer_certificates,
+        case.chain,
+        "{}: another certificate",
+        case.name
+    );
+    let suite = info.cipher_suite.unwrap();
+    drop(server);
+    // Warm-up (caches, allocator, pooling slots, token session), not measured.
+    for _ in 0..HANDSHAKE_WARMUP {
+        drop(handshake(new_box, &case.client));
+        drop(handshake(new_native, &case.client));
+    }
+    eprintln!(
+        "handshakes, {}: {HANDSHAKE_BATCHES} batches of {} each side (negotiated {suite:?})",
+        case.name, case.per_batch
+    );
+    let (box_us, native_us) = interleaved(
+        HANDSHAKE_BATCHES,
+        || handshake_batch(new_box, &case.client, case.per_batch),
+        || handshake_batch(new_native, &case.client, case.per_batch),
+    );
+    rows.push(Row {
+        measure: format!("TLS 1.3 handshake, server, {} (µs)", case.name),
+        boxed: box_us,
+        native: native_us,
+        decimals: 1,
+    });
+    rows.push(Row {
+        measure: format!("TLS 1.3 handshakes/s, server, {}", case.name),
+        boxed: 1e6 / box_us,
+        native: 1e6 / native_us,
+        decimals: 0,
+    });
 }
 
 fn mb_per_s(bytes: usize, spent: Duration) -> f64 {
@@ -410,36 +584,17 @@ fn main() {
     let setup = Setup::new();
     let mut rows = Vec::new();
 
-    // Handshakes, default suites.
-    let (box_config, native_config) = setup.server_configs(&[]);
-    let new_box = || setup.engine.new_server(&box_config).unwrap();
-    let new_native = || tlsbox_core::Connection::new_server(&native_config).unwrap();
-    let (mut server, _, _) = handshake(new_box, &setup.client);
-    let suite = server.info().cipher_suite.unwrap();
-    drop(server);
-    // Warm-up (caches, allocator, pooling slots), not measured.
-    for _ in 0..10 {
-        drop(handshake(new_box, &setup.client));
-        drop(handshake(new_native, &setup.client));
+    // Handshakes, default suites, software keystore and token side by side.
+    let mut tokens = token_cases(&setup.keys).into_iter();
+    let mut cases = vec![setup.software_case("P-256, software keystore", IDENTITY, HANDSHAKES_PER_BATCH)];
+    cases.extend(tokens.next());
+    cases.push(setup.software_case("RSA-2048, software keystore", RSA_IDENTITY, RSA_HANDSHAKES_PER_BATCH));
+    cases.extend(tokens);
+    for case in &cases {
+        handshake_rows(&setup.engine, case, &mut rows);
     }
-    eprintln!("handshakes: {HANDSHAKE_BATCHES} batches of {HANDSHAKES_PER_BATCH} each side (negotiated {suite:?})");
-    let (box_us, native_us) = interleaved(
-        HANDSHAKE_BATCHES,
-        || handshake_batch(new_box, &setup.client),
-        || handshake_batch(new_native, &setup.client),
-    );
-    rows.push(Row {
-        measure: "handshake, server, P-256, TLS 1.3 X25519 (µs)".into(),
-        boxed: box_us,
-        native: native_us,
-        decimals: 1,
-    });
-    rows.push(Row {
-        measure: "handshakes/s, server, P-256".into(),
-        boxed: 1e6 / box_us,
-        native: 1e6 / native_us,
-        decimals: 0,
-    });
+    let token_rows = cases.len() > 2;
+    drop(cases);
 
     // Bulk, one AEAD at a time.
     let chunk: Vec<u8> = (0..WRITE_SIZE).map(|i| (i * 31 % 251) as u8).collect();
@@ -495,11 +650,21 @@ fn main() {
     }
     println!();
     println!(
-        "Medians: handshakes {HANDSHAKE_BATCHES} batches × {HANDSHAKES_PER_BATCH} (server-side calls only, \
-         creation incl. box instantiation); bulk {BULK_SAMPLES} samples × {} MiB in {} KiB writes, \
+        "Medians: handshakes TLS 1.3 X25519, {HANDSHAKE_BATCHES} batches × {HANDSHAKES_PER_BATCH} \
+         (RSA-2048: × {RSA_HANDSHAKES_PER_BATCH}), server-side calls only (creation incl. box instantiation; \
+         the keystore's signature incl.), {}; bulk {BULK_SAMPLES} samples × {} MiB in {} KiB writes, \
          server measured, native peer; MB = 10^6 bytes. Took {:.0} s.",
+        if token_rows {
+            "SoftHSM2 rows: native = tlsbox_core signing through the same Pkcs11Keystore"
+        } else {
+            "no SoftHSM2 rows (softhsm2-util not installed)"
+        },
         BULK_BYTES >> 20,
         WRITE_SIZE >> 10,
         wall.elapsed().as_secs_f64()
     );
+    if token_rows {
+        // The token store of this run (tlsbox_test_support keeps it).
+        let _ = std::fs::remove_dir_all(&softhsm::get().dir);
+    }
 }

@@ -24,7 +24,7 @@ fn connect(port: u16, args: &[&str]) -> std::process::Output {
 #[test]
 fn talks_to_openssl_s_server_over_tls13_and_tls12() {
     for (flag, version) in [("-tls1_3", "version=TLSv1.3"), ("-tls1_2", "version=TLSv1.2")] {
-        let server = OpensslServer::start("ecdsa-p256", &[flag]);
+        let server = ServerProcess::openssl("ecdsa-p256", &[flag]);
         let ca = pki_path("ca.pem");
         let out = connect(
             server.port,
@@ -40,7 +40,7 @@ fn talks_to_openssl_s_server_over_tls13_and_tls12() {
 
 #[test]
 fn fails_on_an_untrusted_certificate() {
-    let server = OpensslServer::start("ecdsa-p256", &["-tls1_3"]);
+    let server = ServerProcess::openssl("ecdsa-p256", &["-tls1_3"]);
     let ca = pki_path("untrusted-ca.pem");
     let out = connect(
         server.port,
@@ -53,7 +53,7 @@ fn fails_on_an_untrusted_certificate() {
 
 #[test]
 fn fails_on_a_wrong_server_name() {
-    let server = OpensslServer::start("ecdsa-p256", &["-tls1_3"]);
+    let server = ServerProcess::openssl("ecdsa-p256", &["-tls1_3"]);
     let ca = pki_path("ca.pem");
     let out = connect(
         server.port,

@@ -70,7 +70,7 @@ fn generate_certify_serve_verify_every_key_type() {
 
         // No --cert: the certificate stored beside the key on the token.
         let uri = format!("{key};type=private?module-path={}", hsm.module.display());
-        let server = Server::start(home.path(), &["--key", &uri]);
+        let server = tlsbox_server(home.path(), &["--key", &uri]);
         let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
         let out = s_client(server.port, &cert, &["-tls1_3"], request);
         assert!(
@@ -105,7 +105,7 @@ fn generate_certify_serve_verify_every_key_type() {
 
     // The client side: a client certificate from the token, for openssl s_server -Verify.
     let cert = home.path().join("web-p256.pem");
-    let server = OpensslServer::start(
+    let server = ServerProcess::openssl(
         "ecdsa-p256",
         &[
             "-tls1_3",

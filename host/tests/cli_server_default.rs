@@ -18,7 +18,7 @@ fn generated_identity_serves_the_responder_page_to_real_clients() {
     require("gnutls-cli");
     let home = tempfile::tempdir().unwrap();
     let ca = home.path().join("data/tlsbox/ca.pem");
-    let server = Server::start(home.path(), &[]);
+    let server = tlsbox_server(home.path(), &[]);
     assert!(ca.exists(), "no CA certificate at {}", ca.display());
 
     // curl, TLS 1.3: the page names version, suite and group.
@@ -81,7 +81,7 @@ fn generated_identity_is_reused_on_restart() {
     let home = tempfile::tempdir().unwrap();
     let cert = home.path().join("data/tlsbox/localhost.pem");
     let key = home.path().join("data/tlsbox/localhost.key");
-    drop(Server::start(home.path(), &[]));
+    drop(tlsbox_server(home.path(), &[]));
     let first = std::fs::read(&cert).unwrap();
     #[cfg(unix)]
     {
@@ -89,7 +89,7 @@ fn generated_identity_is_reused_on_restart() {
         let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "the key must be readable by its owner only");
     }
-    drop(Server::start(home.path(), &[]));
+    drop(tlsbox_server(home.path(), &[]));
     assert_eq!(std::fs::read(&cert).unwrap(), first, "the certificate was regenerated");
 }
 

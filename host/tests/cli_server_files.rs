@@ -11,7 +11,7 @@ fn serves_a_given_rsa_certificate_over_tls12_and_tls13() {
     let home = tempfile::tempdir().unwrap();
     let cert = pki_path("rsa-2048.pem");
     let key = pki_path("rsa-2048.key");
-    let server = Server::start(
+    let server = tlsbox_server(
         home.path(),
         &["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap()],
     );

@@ -7,7 +7,7 @@
 mod box_server;
 
 pub use box_server::BoxServer;
-pub use tlsbox_test_support::{free_port, pki_path, require, run, s_client, text, wait_for_port, OpensslServer};
+pub use tlsbox_test_support::{free_port, pki_path, require, run, s_client, text, wait_for_port, ServerProcess};
 
 use std::sync::{Arc, OnceLock};
 

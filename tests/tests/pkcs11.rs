@@ -151,7 +151,7 @@ fn openssl_verifies_token_signatures() {
 fn client_certificate_from_the_token() {
     let keys = token_keystore("p256");
     let ca = fixture().certs["p256"].to_str().unwrap().to_string();
-    let server = OpensslServer::start(
+    let server = ServerProcess::openssl(
         "ecdsa-p256",
         &["-tls1_3", "-Verify", "1", "-verify_return_error", "-CAfile", &ca],
     );
@@ -192,16 +192,20 @@ fn other_handle() -> Pkcs11 {
     ctx
 }
 
+/// The slot of the test token.
+fn test_token_slot(ctx: &Pkcs11) -> cryptoki::slot::Slot {
+    let slots = ctx.get_slots_with_initialized_token().unwrap();
+    slots
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == softhsm::TOKEN)
+        .unwrap()
+}
+
 #[test]
 fn generated_keys_are_sensitive_and_never_extractable() {
     fixture();
     let ctx = other_handle();
-    let slot = ctx
-        .get_slots_with_initialized_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == softhsm::TOKEN)
-        .unwrap();
+    let slot = test_token_slot(&ctx);
     let session = ctx.open_ro_session(slot).unwrap();
     let _ = session.login(UserType::User, Some(&pin()));
     let keys = session
@@ -297,12 +301,7 @@ fn a_missing_key_fails_at_start_up() {
 fn close_all_sessions_behind_the_back() {
     use cryptoki_sys::{CK_FUNCTION_LIST_PTR_PTR, CK_RV};
     let ctx = other_handle();
-    let slot = ctx
-        .get_slots_with_initialized_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == softhsm::TOKEN)
-        .unwrap();
+    let slot = test_token_slot(&ctx);
     // SAFETY: the test loads the same SoftHSM2 library the keystore uses and
     // calls two PKCS#11 entry points with valid arguments.
     unsafe {

@@ -148,7 +148,7 @@ async fn box_client_against_openssl_s_server() {
         ("rsa-2048", "-tls1_3", tlsbox_core::rustls::ProtocolVersion::TLSv1_3),
         ("rsa-2048", "-tls1_2", tlsbox_core::rustls::ProtocolVersion::TLSv1_2),
     ] {
-        let server = OpensslServer::start(stem, &[flag]);
+        let server = ServerProcess::openssl(stem, &[flag]);
         let (info, page) = box_client_get(server.port).await;
         assert_eq!(info.version, Some(version), "{stem} {flag}");
         assert!(page.starts_with("HTTP/1.0 200 ok"), "{stem} {flag}: {page}");

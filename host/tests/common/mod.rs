@@ -2,7 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 pub(crate) use tlsbox_test_support::*;
 
@@ -15,32 +15,13 @@ pub(crate) fn tlsbox(home: &Path) -> Command {
     cmd
 }
 
-/// A running `tlsbox server`, killed on drop.
-pub(crate) struct Server {
-    pub(crate) port: u16,
-    child: Child,
-}
-
-impl Server {
-    /// Start `tlsbox server --listen 127.0.0.1:<free port>` plus `args`.
-    pub(crate) fn start(home: &Path, args: &[&str]) -> Self {
-        let port = free_port();
-        let child = tlsbox(home)
+/// `tlsbox server --listen 127.0.0.1:<free port>` plus `args`, running.
+pub(crate) fn tlsbox_server(home: &Path, args: &[&str]) -> ServerProcess {
+    let port = free_port();
+    ServerProcess::spawn(
+        tlsbox(home)
             .args(["server", "--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_port(port);
-        Self { port, child }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .args(args),
+        port,
+    )
 }

@@ -101,26 +101,17 @@ pub fn s_client(port: u16, ca: &std::path::Path, extra: &[&str], stdin: &[u8]) -
     text(&run(&mut cmd, stdin, Duration::from_secs(30)))
 }
 
-/// `openssl s_server -www` on a free port with the test PKI's `stem`
-/// certificate and key, plus `flags`; stopped on drop.
-pub struct OpensslServer {
+/// A server process listening on `port`, killed on drop.
+pub struct ServerProcess {
     /// Where it listens, on 127.0.0.1.
     pub port: u16,
     child: std::process::Child,
 }
 
-impl OpensslServer {
-    /// Start it and wait until it accepts.
-    pub fn start(stem: &str, flags: &[&str]) -> Self {
-        require("openssl");
-        let port = free_port();
-        let child = Command::new("openssl")
-            .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-www"])
-            .args(flags)
-            .arg("-cert")
-            .arg(pki_path(&format!("{stem}.pem")))
-            .arg("-key")
-            .arg(pki_path(&format!("{stem}.key")))
+impl ServerProcess {
+    /// Start `cmd` (which must listen on 127.0.0.1:`port`) and wait until it accepts.
+    pub fn spawn(cmd: &mut Command, port: u16) -> Self {
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -129,9 +120,24 @@ impl OpensslServer {
         wait_for_port(port);
         Self { port, child }
     }
+
+    /// `openssl s_server -www` on a free port with the test PKI's `stem`
+    /// certificate and key, plus `flags`.
+    pub fn openssl(stem: &str, flags: &[&str]) -> Self {
+        require("openssl");
+        let port = free_port();
+        let mut cmd = Command::new("openssl");
+        cmd.args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-www"])
+            .args(flags)
+            .arg("-cert")
+            .arg(pki_path(&format!("{stem}.pem")))
+            .arg("-key")
+            .arg(pki_path(&format!("{stem}.key")));
+        Self::spawn(&mut cmd, port)
+    }
 }
 
-impl Drop for OpensslServer {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
