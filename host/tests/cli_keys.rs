@@ -151,7 +151,9 @@ fn a_wrong_pin_stops_the_server_at_start_up() {
     std::fs::write(&pin_file, "0000\n").unwrap();
     let out = tlsbox(home.path())
         .args(["server", "--listen", "127.0.0.1:0", "--key"])
-        .arg(format!("pkcs11:token={};object=web-p256", softhsm::TOKEN))
+        // The second token: a failed login writes the token's files, and the
+        // other test's processes read the first token meanwhile.
+        .arg(format!("pkcs11:token={};object=web-p256", softhsm::SECOND_TOKEN))
         .arg("--pkcs11-module")
         .arg(&hsm.module)
         .arg("--pkcs11-pin-file")
