@@ -56,7 +56,8 @@ const SUITES: [(CipherSuite, C); 9] = [
     ),
 ];
 
-const GROUPS: [(NamedGroup, G); 3] = [
+const GROUPS: [(NamedGroup, G); 4] = [
+    (NamedGroup::X25519Mlkem768, G::X25519MLKEM768),
     (NamedGroup::X25519, G::X25519),
     (NamedGroup::Secp256r1, G::secp256r1),
     (NamedGroup::Secp384r1, G::secp384r1),

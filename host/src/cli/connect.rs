@@ -35,6 +35,7 @@ pub(crate) async fn run(args: ConnectArgs) -> Result<()> {
         trust_anchors,
         identity,
         alpn_protocols: args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
+        groups: args.groups.clone(),
         ..Default::default()
     };
     let engine = Engine::new(EngineConfig {

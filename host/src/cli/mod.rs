@@ -58,6 +58,10 @@ struct ServerArgs {
     /// ALPN protocols to offer, comma-separated (e.g. h2,http/1.1).
     #[arg(long, value_delimiter = ',')]
     alpn: Vec<String>,
+    /// Key exchange groups in preference order, comma-separated (default:
+    /// X25519MLKEM768,X25519,secp256r1,secp384r1).
+    #[arg(long, value_delimiter = ',', value_parser = names::parse_group)]
+    groups: Vec<tlsbox_host::core::rustls::NamedGroup>,
     /// Where the generated identity is kept (default: $XDG_DATA_HOME/tlsbox).
     #[arg(long, env = "TLSBOX_STATE_DIR")]
     state_dir: Option<PathBuf>,
@@ -80,6 +84,10 @@ struct ConnectArgs {
     /// ALPN protocols to offer, comma-separated.
     #[arg(long, value_delimiter = ',')]
     alpn: Vec<String>,
+    /// Key exchange groups in preference order, comma-separated (default:
+    /// X25519MLKEM768,X25519,secp256r1,secp384r1).
+    #[arg(long, value_delimiter = ',', value_parser = names::parse_group)]
+    groups: Vec<tlsbox_host::core::rustls::NamedGroup>,
     /// Client certificate chain (PEM) for mutual TLS.
     #[arg(long, requires = "key")]
     cert: Option<PathBuf>,

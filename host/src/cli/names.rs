@@ -1,6 +1,6 @@
 //! IANA and OpenSSL-style names for what was negotiated.
 
-use tlsbox_host::core::rustls::ProtocolVersion;
+use tlsbox_host::core::rustls::{NamedGroup, ProtocolVersion};
 use tlsbox_host::SessionInfo;
 
 /// `TLSv1.3`, `TLSv1.2`.
@@ -28,6 +28,20 @@ pub(crate) fn alpn(info: &SessionInfo) -> String {
     info.alpn_protocol
         .as_deref()
         .map_or_else(|| "-".into(), |a| String::from_utf8_lossy(a).into_owned())
+}
+
+/// Parse a `--groups` entry: IANA names, case-insensitive, or the usual
+/// aliases (`P-256`, `P-384`).
+pub(crate) fn parse_group(name: &str) -> Result<NamedGroup, String> {
+    match name.to_ascii_lowercase().as_str() {
+        "x25519mlkem768" => Ok(NamedGroup::X25519MLKEM768),
+        "x25519" => Ok(NamedGroup::X25519),
+        "secp256r1" | "p-256" | "p256" => Ok(NamedGroup::secp256r1),
+        "secp384r1" | "p-384" | "p384" => Ok(NamedGroup::secp384r1),
+        _ => Err(format!(
+            "unknown group {name:?}: use X25519MLKEM768, X25519, secp256r1 or secp384r1"
+        )),
+    }
 }
 
 /// One line for logs and the client's summary.

@@ -46,6 +46,7 @@ pub(crate) async fn run(args: ServerArgs) -> Result<()> {
             schemes: vec![],
         },
         alpn_protocols: args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
+        groups: args.groups.clone(),
         ..Default::default()
     };
     let config = ServerConfig::new(&engine, &options, keys).context("server configuration")?;

@@ -1,12 +1,14 @@
 //! Our rustls `CryptoProvider`, built from RustCrypto crates.
 //!
-//! Small on purpose: three TLS 1.3 suites, six TLS 1.2 ECDHE suites, three
-//! groups, and the verification algorithms webpki needs. No private key is
-//! ever loaded here: signing goes to the keystore (see [`crate::signer`]).
+//! Small on purpose: three TLS 1.3 suites, six TLS 1.2 ECDHE suites, four
+//! groups (the post-quantum hybrid X25519MLKEM768 first), and the
+//! verification algorithms webpki needs. No private key is ever loaded here:
+//! signing goes to the keystore (see [`crate::signer`]).
 
 mod aead;
 mod hash;
 mod hmac;
+pub mod hybrid;
 mod kx;
 mod verify;
 
@@ -163,6 +165,8 @@ pub static ALL_CIPHER_SUITES: &[SupportedCipherSuite] = &[
     TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 ];
 
+/// X25519MLKEM768: post-quantum hybrid (draft-ietf-tls-ecdhe-mlkem).
+pub static X25519MLKEM768: &dyn SupportedKxGroup = &hybrid::X25519MlKem768;
 /// X25519.
 pub static X25519: &dyn SupportedKxGroup = &kx::X25519;
 /// secp256r1.
@@ -170,8 +174,9 @@ pub static SECP256R1: &dyn SupportedKxGroup = &kx::Secp256r1;
 /// secp384r1.
 pub static SECP384R1: &dyn SupportedKxGroup = &kx::Secp384r1;
 
-/// Every group, in the default preference order.
-pub static ALL_KX_GROUPS: &[&dyn SupportedKxGroup] = &[X25519, SECP256R1, SECP384R1];
+/// Every group, in the default preference order: the post-quantum hybrid
+/// first (what browsers, Go and OpenSSL 3.5 offer), then the classical ones.
+pub static ALL_KX_GROUPS: &[&dyn SupportedKxGroup] = &[X25519MLKEM768, X25519, SECP256R1, SECP384R1];
 
 /// The provider with every suite and group in default order.
 pub fn default_provider() -> CryptoProvider {
