@@ -52,11 +52,12 @@ fn combine(mlkem: &[u8], x25519: &[u8]) -> SharedSecret {
 
 /// Server side, in one step: encapsulate to the client's key, answer with
 /// the ciphertext and an X25519 share. Exposed for known-answer tests with
-/// fixed randomness (`m` for ML-KEM, `x25519_secret` for X25519).
+/// fixed randomness (`m` for ML-KEM, `x25519_secret` for X25519); in a
+/// handshake both are fresh and random.
 pub fn server_respond(
     client_share: &[u8],
     m: &[u8; 32],
-    x25519_secret: [u8; 32],
+    x25519_secret: &x25519_dalek::StaticSecret,
 ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), Error> {
     if client_share.len() != ENCAPSULATION_KEY_LEN + X25519_LEN {
         return Err(bad_share());
@@ -69,9 +70,8 @@ pub fn server_respond(
     let ss = Zeroizing::new(ss);
 
     let x_peer: [u8; X25519_LEN] = x_peer.try_into().map_err(|_| bad_share())?;
-    let secret = x25519_dalek::StaticSecret::from(x25519_secret);
-    let x_public = x25519_dalek::PublicKey::from(&secret).to_bytes();
-    let x_shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(x_peer));
+    let x_public = x25519_dalek::PublicKey::from(x25519_secret).to_bytes();
+    let x_shared = x25519_secret.diffie_hellman(&x25519_dalek::PublicKey::from(x_peer));
     if !x_shared.was_contributory() {
         return Err(bad_share());
     }
@@ -99,8 +99,9 @@ impl SupportedKxGroup for X25519MlKem768 {
     /// The server side: a KEM answers the client's share directly.
     fn start_and_complete(&self, client_share: &[u8]) -> Result<CompletedKeyExchange, Error> {
         let m = random::<32>()?;
-        let x = random::<32>()?;
-        let (pub_key, secret) = server_respond(client_share, &m, *x)?;
+        // StaticSecret zeroizes on drop; no copy of it is left behind.
+        let x = x25519_dalek::StaticSecret::random_from_rng(OsRng);
+        let (pub_key, secret) = server_respond(client_share, &m, &x)?;
         Ok(CompletedKeyExchange {
             group: name(),
             pub_key,
