@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (README.md, .ci/run). Works on a machine that
 # has only the Rust toolchain: installs the real TLS peers the tests talk to
-# (openssl, curl, gnutls-cli), SoftHSM2 for the token tests, and the
-# wasm32-wasip2 target when missing; then runs formatting, lints and every test.
+# (openssl, curl, gnutls-cli, headless chromium), SoftHSM2 for the token
+# tests, and the wasm32-wasip2 target when missing; then runs formatting,
+# lints and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v gnutls-cli >/dev/null 2>&1 || missing+=(gnutls-bin)
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]}"
   sudo=""
