@@ -4,27 +4,39 @@
 //! Measured side is always the server; the peer is always native
 //! `tlsbox_core` (a client trusting the server's CA, name `localhost`).
 //!
-//! - **Handshakes**: TLS 1.3, X25519, default suites, one pair of rows (µs
-//!   per handshake, handshakes/s) for each server identity:
+//! - **Handshakes**: TLS 1.3, default suites, one pair of rows (µs per
+//!   handshake, handshakes/s) for each server identity and key-exchange
+//!   group; the group is fixed on both the server and the client (the
+//!   client offers a key share for it alone, so there is no
+//!   HelloRetryRequest) and named in the row label:
 //!   - P-256 and RSA-2048 in a software keystore
 //!     (`tests/test-ca/{ecdsa-p256,rsa-2048}.{pem,key}`, client trusting
-//!     `tests/test-ca/ca.pem`);
+//!     `tests/test-ca/ca.pem`), X25519;
+//!   - P-256 in the software keystore again, with the post-quantum hybrid
+//!     X25519MLKEM768 (the provider's default first group) beside its X25519
+//!     row. Its shares are larger (client 1216 B: ML-KEM-768 encapsulation
+//!     key and X25519 public; server 1120 B: ML-KEM-768 ciphertext and X25519
+//!     public, against 32 B each for X25519), and the server's timed work
+//!     adds an ML-KEM-768 encapsulation; the client's key generation and
+//!     decapsulation are not timed;
 //!   - P-256 and RSA-2048 generated inside a PKCS#11 token (SoftHSM2, a
 //!     private token store for this process), signing through a
 //!     `Pkcs11Keystore`, with a self-signed certificate made by the token key
 //!     that the client takes as its trust anchor. The "native" column is
 //!     native rustls signing through the *same* `Pkcs11Keystore`, so the
 //!     ratio still isolates the box's cost; the token's own signing time is
-//!     in both columns. Without `softhsm2-util` these rows are left out
-//!     (with a note on stderr).
+//!     in both columns. X25519. Without `softhsm2-util` these rows are left
+//!     out (with a note on stderr).
 //!
 //!   Only server-side calls are timed: creating the server connection (for
 //!   the box that includes instantiating a fresh box, as production does)
 //!   and its feed/take calls, which include the keystore's signature. Dropping
 //!   the connection and all client work are not timed. RSA-2048 rows run
-//!   fewer handshakes per batch (its signatures are ~10x slower).
+//!   fewer handshakes per batch (its signatures are ~10x slower). Each case
+//!   first checks, untimed, that a box handshake negotiated TLS 1.3 and the
+//!   case's group, and that the client saw the case's certificate.
 //! - **Bulk**: for each TLS 1.3 AEAD, 16 MiB per sample in 16 KiB writes,
-//!   P-256 software identity. "encrypt" times the server's
+//!   P-256 software identity, X25519. "encrypt" times the server's
 //!   `write_plaintext` + `take_ciphertext`; "decrypt" times its
 //!   `feed_ciphertext` + `read_plaintext`. Reported in MB/s of plaintext
 //!   (1 MB = 10^6 bytes).
@@ -152,6 +164,8 @@ struct Setup {
 struct HandshakeCase {
     /// Row label: key type and where the key is.
     name: &'static str,
+    /// The one key-exchange group of both server and client.
+    group: NamedGroup,
     /// Key name in `keys`.
     key: String,
     keys: Arc<dyn Keystore>,
@@ -173,20 +187,30 @@ fn der_certs(file: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A TLS 1.3, X25519 client for `localhost` trusting `trust_anchors`.
-fn client_config(trust_anchors: Vec<Vec<u8>>, keys: &Arc<dyn Keystore>) -> tlsbox_core::ClientConfig {
+/// A TLS 1.3 client for `localhost` trusting `trust_anchors`, offering only
+/// `group` (so its one key share is for that group).
+fn client_config(
+    trust_anchors: Vec<Vec<u8>>,
+    group: NamedGroup,
+    keys: &Arc<dyn Keystore>,
+) -> tlsbox_core::ClientConfig {
     let client_options = tlsbox_core::ClientOptions {
         server_name: "localhost".into(),
         trust_anchors,
         versions: vec![ProtocolVersion::TLSv1_3],
-        groups: vec![NamedGroup::X25519],
+        groups: vec![group],
         ..Default::default()
     };
     tlsbox_core::ClientConfig::new(&client_options, keys.clone()).unwrap()
 }
 
-/// TLS 1.3, X25519, and the given suites (empty: the default order).
-fn server_options(chain: &[Vec<u8>], key: &str, suites: &[CipherSuite]) -> tlsbox_core::ServerOptions {
+/// TLS 1.3, `group` only, and the given suites (empty: the default order).
+fn server_options(
+    chain: &[Vec<u8>],
+    key: &str,
+    group: NamedGroup,
+    suites: &[CipherSuite],
+) -> tlsbox_core::ServerOptions {
     tlsbox_core::ServerOptions {
         identity: tlsbox_core::Identity {
             certificate_chain: chain.to_vec(),
@@ -195,7 +219,7 @@ fn server_options(chain: &[Vec<u8>], key: &str, suites: &[CipherSuite]) -> tlsbo
         },
         versions: vec![ProtocolVersion::TLSv1_3],
         cipher_suites: suites.to_vec(),
-        groups: vec![NamedGroup::X25519],
+        groups: vec![group],
         ..Default::default()
     }
 }
@@ -224,26 +248,29 @@ impl Setup {
         let keys: Arc<dyn Keystore> = Arc::new(keys);
         Self {
             engine: Engine::new(EngineConfig::default()).unwrap(),
-            client: client_config(der_certs("ca.pem"), &keys),
+            client: client_config(der_certs("ca.pem"), NamedGroup::X25519, &keys),
             keys,
             chain: der_certs(&format!("{IDENTITY}.pem")),
         }
     }
 
-    /// Both server configurations of the bulk identity for `suites`: (box,
-    /// native).
+    /// Both server configurations of the bulk identity (X25519) for
+    /// `suites`: (box, native).
     fn server_configs(&self, suites: &[CipherSuite]) -> (tlsbox_host::ServerConfig, tlsbox_core::ServerConfig) {
-        server_configs(&self.engine, &server_options(&self.chain, IDENTITY, suites), &self.keys)
+        let options = server_options(&self.chain, IDENTITY, NamedGroup::X25519, suites);
+        server_configs(&self.engine, &options, &self.keys)
     }
 
-    /// A software-keystore identity from `tests/test-ca/<stem>.{pem,key}`.
-    fn software_case(&self, name: &'static str, stem: &str, per_batch: usize) -> HandshakeCase {
+    /// A software-keystore identity from `tests/test-ca/<stem>.{pem,key}`,
+    /// server and client fixed to `group`.
+    fn software_case(&self, name: &'static str, stem: &str, group: NamedGroup, per_batch: usize) -> HandshakeCase {
         HandshakeCase {
             name,
+            group,
             key: stem.into(),
             keys: self.keys.clone(),
             chain: der_certs(&format!("{stem}.pem")),
-            client: client_config(der_certs("ca.pem"), &self.keys),
+            client: client_config(der_certs("ca.pem"), group, &self.keys),
             per_batch,
         }
     }
@@ -267,8 +294,8 @@ fn token_uri(label: &str) -> Pkcs11Uri {
 
 /// The SoftHSM2 token identities (P-256, RSA-2048): each key generated inside
 /// the token, a self-signed certificate for `localhost` made by it, and a
-/// `Pkcs11Keystore` holding it. Empty (with a note on stderr) without
-/// SoftHSM2. Call before anything else loads a PKCS#11 module.
+/// `Pkcs11Keystore` holding it; X25519. Empty (with a note on stderr)
+/// without SoftHSM2. Call before anything else loads a PKCS#11 module.
 fn token_cases(client_keys: &Arc<dyn Keystore>) -> Vec<HandshakeCase> {
     if !installed("softhsm2-util") {
         eprintln!("softhsm2-util is not installed: leaving out the SoftHSM2 rows (tests/run.sh installs it)");
@@ -281,13 +308,13 @@ fn token_cases(client_keys: &Arc<dyn Keystore>) -> Vec<HandshakeCase> {
         (
             TOKEN_P256,
             KeyAlgorithm::EcP256,
-            "P-256 in SoftHSM2",
+            "P-256 in SoftHSM2, X25519",
             HANDSHAKES_PER_BATCH,
         ),
         (
             TOKEN_RSA,
             KeyAlgorithm::Rsa2048,
-            "RSA-2048 in SoftHSM2",
+            "RSA-2048 in SoftHSM2, X25519",
             RSA_HANDSHAKES_PER_BATCH,
         ),
     ];
@@ -306,9 +333,10 @@ fn token_cases(client_keys: &Arc<dyn Keystore>) -> Vec<HandshakeCase> {
         keys.add_key(label, &source).unwrap();
         cases.push(HandshakeCase {
             name,
+            group: NamedGroup::X25519,
             key: label.into(),
             keys: Arc::new(keys),
-            client: client_config(vec![cert.clone()], client_keys),
+            client: client_config(vec![cert.clone()], NamedGroup::X25519, client_keys),
             chain: vec![cert],
             per_batch,
         });
@@ -391,17 +419,28 @@ fn handshake_batch<S: Endpoint>(
 
 /// Measure one handshake case, box against native; push its two rows.
 fn handshake_rows(engine: &Engine, case: &HandshakeCase, rows: &mut Vec<Row>) {
-    let options = server_options(&case.chain, &case.key, &[]);
+    let options = server_options(&case.chain, &case.key, case.group, &[]);
     let (box_config, native_config) = server_configs(engine, &options, &case.keys);
     let new_box = || engine.new_server(&box_config).unwrap();
     let new_native = || tlsbox_core::Connection::new_server(&native_config).unwrap();
     let (mut server, mut client, _) = handshake(new_box, &case.client);
     let info = server.info();
-    assert_eq!(info.version, Some(ProtocolVersion::TLSv1_3));
-    assert_eq!(info.group, Some(NamedGroup::X25519));
+    assert_eq!(info.version, Some(ProtocolVersion::TLSv1_3), "{}", case.name);
     assert_eq!(
-        client.info().peer_certificates,
-        case.chain,
+        info.group,
+        Some(case.group),
+        "{}: server negotiated another group",
+        case.name
+    );
+    let client_info = client.info();
+    assert_eq!(
+        client_info.group,
+        Some(case.group),
+        "{}: client negotiated another group",
+        case.name
+    );
+    assert_eq!(
+        client_info.peer_certificates, case.chain,
         "{}: another certificate",
         case.name
     );
@@ -413,8 +452,8 @@ fn handshake_rows(engine: &Engine, case: &HandshakeCase, rows: &mut Vec<Row>) {
         drop(handshake(new_native, &case.client));
     }
     eprintln!(
-        "handshakes, {}: {HANDSHAKE_BATCHES} batches of {} each side (negotiated {suite:?})",
-        case.name, case.per_batch
+        "handshakes, {}: {HANDSHAKE_BATCHES} batches of {} each side (negotiated {suite:?}, {:?})",
+        case.name, case.per_batch, case.group
     );
     let (box_us, native_us) = interleaved(
         HANDSHAKE_BATCHES,
@@ -584,16 +623,37 @@ fn main() {
     let setup = Setup::new();
     let mut rows = Vec::new();
 
-    // Handshakes, default suites, software keystore and token side by side.
-    let mut tokens = token_cases(&setup.keys).into_iter();
-    let mut cases = vec![setup.software_case("P-256, software keystore", IDENTITY, HANDSHAKES_PER_BATCH)];
+    // Handshakes, default suites, software keystore and token side by side,
+    // and the two key-exchange groups side by side on the P-256 software
+    // identity.
+    let tokens = token_cases(&setup.keys);
+    let token_rows = !tokens.is_empty();
+    let mut tokens = tokens.into_iter();
+    let mut cases = vec![
+        setup.software_case(
+            "P-256, software keystore, X25519",
+            IDENTITY,
+            NamedGroup::X25519,
+            HANDSHAKES_PER_BATCH,
+        ),
+        setup.software_case(
+            "P-256, software keystore, X25519MLKEM768",
+            IDENTITY,
+            NamedGroup::X25519MLKEM768,
+            HANDSHAKES_PER_BATCH,
+        ),
+    ];
     cases.extend(tokens.next());
-    cases.push(setup.software_case("RSA-2048, software keystore", RSA_IDENTITY, RSA_HANDSHAKES_PER_BATCH));
+    cases.push(setup.software_case(
+        "RSA-2048, software keystore, X25519",
+        RSA_IDENTITY,
+        NamedGroup::X25519,
+        RSA_HANDSHAKES_PER_BATCH,
+    ));
     cases.extend(tokens);
     for case in &cases {
         handshake_rows(&setup.engine, case, &mut rows);
     }
-    let token_rows = cases.len() > 2;
     drop(cases);
 
     // Bulk, one AEAD at a time.
@@ -650,10 +710,12 @@ fn main() {
     }
     println!();
     println!(
-        "Medians: handshakes TLS 1.3 X25519, {HANDSHAKE_BATCHES} batches × {HANDSHAKES_PER_BATCH} \
-         (RSA-2048: × {RSA_HANDSHAKES_PER_BATCH}), server-side calls only (creation incl. box instantiation; \
-         the keystore's signature incl.), {}; bulk {BULK_SAMPLES} samples × {} MiB in {} KiB writes, \
-         server measured, native peer; MB = 10^6 bytes. Took {:.0} s.",
+        "Medians: handshakes TLS 1.3, group as labelled (fixed on server and client, no HelloRetryRequest), \
+         {HANDSHAKE_BATCHES} batches × {HANDSHAKES_PER_BATCH} (RSA-2048: × {RSA_HANDSHAKES_PER_BATCH}), \
+         server-side calls only (creation incl. box instantiation; the keystore's signature incl.), {}; \
+         X25519MLKEM768 key shares: client 1216 B, server 1120 B (X25519: 32 B each); \
+         bulk {BULK_SAMPLES} samples × {} MiB in {} KiB writes, X25519, server measured, native peer; \
+         MB = 10^6 bytes. Took {:.0} s.",
         if token_rows {
             "SoftHSM2 rows: native = tlsbox_core signing through the same Pkcs11Keystore"
         } else {

@@ -21,8 +21,18 @@ fn chromium_negotiates_x25519mlkem768() {
             // network or a session bus; the generated CA is not in
             // Chromium's store, hence --ignore-certificate-errors (what is
             // checked here is the key exchange, not the certificate).
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
-            .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+            ])
+            .args([
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ])
             .arg(format!("--user-data-dir={}", profile.display()))
             .args(["--ignore-certificate-errors", "--dump-dom"])
             .arg(format!("https://localhost:{}/", server.port)),

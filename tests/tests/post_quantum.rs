@@ -161,3 +161,67 @@ fn openssl_3_0_classical_client_gets_x25519_without_a_retry() {
         "a HelloRetryRequest happened:\n{out}"
     );
 }
+
+/// A client group that sends a malformed X25519MLKEM768 share.
+#[derive(Debug)]
+struct BadHybridShare(Vec<u8>);
+
+struct BadExchange(Vec<u8>);
+
+impl rustls::crypto::SupportedKxGroup for BadHybridShare {
+    fn start(&self) -> Result<Box<dyn rustls::crypto::ActiveKeyExchange>, rustls::Error> {
+        Ok(Box::new(BadExchange(self.0.clone())))
+    }
+    fn name(&self) -> NamedGroup {
+        NamedGroup::X25519MLKEM768
+    }
+}
+
+impl rustls::crypto::ActiveKeyExchange for BadExchange {
+    fn complete(self: Box<Self>, _peer: &[u8]) -> Result<rustls::crypto::SharedSecret, rustls::Error> {
+        Err(rustls::Error::General("unused".into()))
+    }
+    fn pub_key(&self) -> &[u8] {
+        &self.0
+    }
+    fn group(&self) -> NamedGroup {
+        NamedGroup::X25519MLKEM768
+    }
+}
+
+#[test]
+fn a_malformed_hybrid_share_ends_the_handshake_with_illegal_parameter() {
+    // Right length, but every coefficient 0xFFF >= q: FIPS 203's modulus
+    // check refuses the encapsulation key. Then: too short; then: a low-order
+    // X25519 half.
+    let mut low_order = vec![0u8; 1216];
+    low_order[..1184].copy_from_slice(&[0u8; 1184]);
+    for share in [vec![0xff; 1216], vec![0x01; 100], low_order] {
+        let group: &'static BadHybridShare = Box::leak(Box::new(BadHybridShare(share)));
+        let provider = rustls::crypto::CryptoProvider {
+            kx_groups: vec![group],
+            ..tlsbox_core::provider::default_provider()
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(ca()[0].clone())).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let conn = rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap()).unwrap();
+        let mut client = Native(conn.into());
+        let mut server = box_server(&server_options("ecdsa-p256"), keystore());
+        let err = handshake(&mut client, &mut server).unwrap_err();
+        assert!(
+            matches!(
+                err.as_tls(),
+                Some(tlsbox_core::Error::Protocol {
+                    alert: tlsbox_core::rustls::AlertDescription::IllegalParameter,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
+}
