@@ -110,7 +110,8 @@ fn admin(uri: &Pkcs11Uri, pkcs11: &Pkcs11Args) -> Result<TokenAdmin> {
 }
 
 fn parse_uri(text: &str) -> Result<Pkcs11Uri> {
-    text.parse().with_context(|| format!("URI {text:?}"))
+    // Not the URI itself in the error: it may carry a pin-value.
+    text.parse().context("parsing the pkcs11: URI")
 }
 
 fn output(text: &str, out: Option<&PathBuf>) -> Result<()> {
@@ -226,7 +227,10 @@ pub(crate) fn run(command: KeysCommand) -> Result<()> {
                 uri.object.as_deref().unwrap_or_default(),
                 uri.id.as_deref().unwrap_or_default(),
             )?;
-            println!("imported the certificate beside {key}");
+            println!(
+                "imported the certificate beside {:?}",
+                uri.object.as_deref().unwrap_or_default()
+            );
             Ok(())
         }
     }

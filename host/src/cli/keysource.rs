@@ -36,7 +36,7 @@ impl Pkcs11Args {
         Ok(std::env::var("PKCS11_PIN").ok().map(cryptoki::types::AuthPin::from))
     }
 
-    /// The module: --pkcs11-module, else the URI's module-path=.
+    /// The module: the URI's module-path=, else --pkcs11-module.
     pub(crate) fn module(&self, uri: &Pkcs11Uri) -> Result<PathBuf> {
         uri.module_path
             .as_deref()
@@ -56,7 +56,8 @@ pub(crate) const KEY_NAME: &str = "identity";
 /// certificate chain: from `cert`, or else from the token beside the key.
 pub(crate) fn load(cert: Option<&Path>, key: &str, p11: &Pkcs11Args) -> Result<(Chain, Arc<dyn Keystore>)> {
     if pkcs11::uri::is_pkcs11_uri(key) {
-        let uri: Pkcs11Uri = key.parse().with_context(|| format!("key URI {key:?}"))?;
+        // Not the URI itself in the error: it may carry a pin-value.
+        let uri: Pkcs11Uri = key.parse().context("parsing the --key pkcs11: URI")?;
         let source = KeySource {
             uri,
             module: p11.pkcs11_module.clone(),
