@@ -15,7 +15,9 @@ use alloc::vec::Vec;
 use ml_kem::{Decapsulate, DecapsulationKey, EncapsulationKey, KeyExport, MlKem768};
 use rand_core::OsRng;
 use rustls::crypto::{ActiveKeyExchange, CompletedKeyExchange, SharedSecret, SupportedKxGroup};
-use rustls::{Error, NamedGroup, PeerMisbehaved};
+use rustls::{Error, NamedGroup};
+
+use super::kx::{bad_share, x25519_agree};
 use zeroize::Zeroizing;
 
 /// ML-KEM-768 encapsulation key length.
@@ -32,10 +34,6 @@ fn name() -> NamedGroup {
     NamedGroup::X25519MLKEM768
 }
 
-fn bad_share() -> Error {
-    Error::from(PeerMisbehaved::InvalidKeyShare)
-}
-
 fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, Error> {
     let mut bytes = Zeroizing::new([0u8; N]);
     getrandom::getrandom(bytes.as_mut()).map_err(|_| Error::FailedToGetRandomBytes)?;
@@ -43,11 +41,11 @@ fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, Error> {
 }
 
 /// The hybrid shared secret: ML-KEM's, then X25519's.
-fn combine(mlkem: &[u8], x25519: &[u8]) -> SharedSecret {
+fn combine(mlkem: &[u8], x25519: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut both = Zeroizing::new(Vec::with_capacity(mlkem.len() + x25519.len()));
     both.extend_from_slice(mlkem);
     both.extend_from_slice(x25519);
-    SharedSecret::from(both.as_slice())
+    both
 }
 
 /// Server side, in one step: encapsulate to the client's key, answer with
@@ -69,19 +67,12 @@ pub fn server_respond(
     let (ct, ss) = ek.encapsulate_deterministic(&(*m).into());
     let ss = Zeroizing::new(ss);
 
-    let x_peer: [u8; X25519_LEN] = x_peer.try_into().map_err(|_| bad_share())?;
+    let x_shared = x25519_agree(x_peer, |peer| x25519_secret.diffie_hellman(peer))?;
     let x_public = x25519_dalek::PublicKey::from(x25519_secret).to_bytes();
-    let x_shared = x25519_secret.diffie_hellman(&x25519_dalek::PublicKey::from(x_peer));
-    if !x_shared.was_contributory() {
-        return Err(bad_share());
-    }
     let mut share = Vec::with_capacity(CIPHERTEXT_LEN + X25519_LEN);
     share.extend_from_slice(ct.as_slice());
     share.extend_from_slice(&x_public);
-    let mut secret_bytes = Zeroizing::new(Vec::with_capacity(64));
-    secret_bytes.extend_from_slice(ss.as_slice());
-    secret_bytes.extend_from_slice(x_shared.as_bytes());
-    Ok((share, secret_bytes))
+    Ok((share, combine(ss.as_slice(), x_shared.as_bytes())))
 }
 
 impl SupportedKxGroup for X25519MlKem768 {
@@ -133,12 +124,11 @@ impl ActiveKeyExchange for ClientExchange {
         }
         let (ct, x_peer) = server_share.split_at(CIPHERTEXT_LEN);
         let ss = Zeroizing::new(self.dk.decapsulate_slice(ct).map_err(|_| bad_share())?);
-        let x_peer: [u8; X25519_LEN] = x_peer.try_into().map_err(|_| bad_share())?;
-        let x_shared = self.x_secret.diffie_hellman(&x25519_dalek::PublicKey::from(x_peer));
-        if !x_shared.was_contributory() {
-            return Err(bad_share());
-        }
-        Ok(combine(ss.as_slice(), x_shared.as_bytes()))
+        let x_secret = self.x_secret;
+        let x_shared = x25519_agree(x_peer, |peer| x_secret.diffie_hellman(peer))?;
+        Ok(SharedSecret::from(
+            combine(ss.as_slice(), x_shared.as_bytes()).as_slice(),
+        ))
     }
 
     fn hybrid_component(&self) -> Option<(NamedGroup, &[u8])> {
@@ -147,11 +137,8 @@ impl ActiveKeyExchange for ClientExchange {
 
     fn complete_hybrid_component(self: Box<Self>, peer: &[u8]) -> Result<SharedSecret, Error> {
         // The server chose plain X25519: our X25519 half alone.
-        let peer: [u8; X25519_LEN] = peer.try_into().map_err(|_| bad_share())?;
-        let shared = self.x_secret.diffie_hellman(&x25519_dalek::PublicKey::from(peer));
-        if !shared.was_contributory() {
-            return Err(bad_share());
-        }
+        let x_secret = self.x_secret;
+        let shared = x25519_agree(peer, |peer| x_secret.diffie_hellman(peer))?;
         Ok(SharedSecret::from(&shared.as_bytes()[..]))
     }
 

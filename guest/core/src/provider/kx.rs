@@ -23,8 +23,23 @@ pub(crate) struct Secp256r1;
 #[derive(Debug)]
 pub(crate) struct Secp384r1;
 
-fn bad_share() -> Error {
+pub(crate) fn bad_share() -> Error {
     Error::from(PeerMisbehaved::InvalidKeyShare)
+}
+
+/// X25519 with a peer's share: exactly 32 bytes, and a non-zero result
+/// (RFC 8446 §7.4.2: an all-zero result means a low-order peer point).
+/// Shared by plain X25519 and the X25519 half of the hybrid group.
+pub(crate) fn x25519_agree(
+    peer: &[u8],
+    agree: impl FnOnce(&x25519_dalek::PublicKey) -> x25519_dalek::SharedSecret,
+) -> Result<x25519_dalek::SharedSecret, Error> {
+    let peer: [u8; 32] = peer.try_into().map_err(|_| bad_share())?;
+    let shared = agree(&x25519_dalek::PublicKey::from(peer));
+    if !shared.was_contributory() {
+        return Err(bad_share());
+    }
+    Ok(shared)
 }
 
 impl SupportedKxGroup for X25519 {
@@ -49,12 +64,8 @@ struct X25519Exchange {
 
 impl ActiveKeyExchange for X25519Exchange {
     fn complete(self: Box<Self>, peer_pub_key: &[u8]) -> Result<SharedSecret, Error> {
-        let peer: [u8; 32] = peer_pub_key.try_into().map_err(|_| bad_share())?;
-        let shared = self.secret.diffie_hellman(&x25519_dalek::PublicKey::from(peer));
-        // RFC 8446 §7.4.2: an all-zero result means a low-order peer point.
-        if !shared.was_contributory() {
-            return Err(bad_share());
-        }
+        let secret = self.secret;
+        let shared = x25519_agree(peer_pub_key, |peer| secret.diffie_hellman(peer))?;
         Ok(SharedSecret::from(&shared.as_bytes()[..]))
     }
 
