@@ -133,6 +133,27 @@ fn session_lost(e: &CkError) -> bool {
     )
 }
 
+/// Log the user in on `session`. The login is per token and application,
+/// so "already logged in" (another session did it) is success.
+pub(crate) fn login(session: &Session, pin: &AuthPin) -> Result<(), CkError> {
+    match session.login(UserType::User, Some(pin)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// What finds the private key a URI names: its class, id and label.
+pub(crate) fn private_key_template(uri: &Pkcs11Uri) -> Vec<Attribute> {
+    let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
+    if let Some(id) = &uri.id {
+        template.push(Attribute::Id(id.clone()));
+    }
+    if let Some(label) = &uri.object {
+        template.push(Attribute::Label(label.as_bytes().to_vec()));
+    }
+    template
+}
+
 /// One token: its slot, its PIN, and a pool of logged-in sessions.
 struct Token {
     ctx: Pkcs11,
@@ -164,10 +185,7 @@ impl Token {
     fn new_session(&self) -> Result<Session, Pkcs11Error> {
         let session = self.ctx.open_ro_session(self.slot)?;
         if let Some(pin) = &self.pin {
-            match session.login(UserType::User, Some(pin)) {
-                Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-                Err(e) => return Err(e.into()),
-            }
+            login(&session, pin)?;
         }
         Ok(session)
     }
@@ -327,16 +345,9 @@ impl Pkcs11Keystore {
             }
         };
 
-        let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
-        if let Some(id) = &uri.id {
-            template.push(Attribute::Id(id.clone()));
-        }
-        if let Some(label) = &uri.object {
-            template.push(Attribute::Label(label.as_bytes().to_vec()));
-        }
         let entry = KeyEntry {
             token: token.clone(),
-            template,
+            template: private_key_template(uri),
             handle: Mutex::new(None),
             kind: KeyKind::Rsa,
             schemes: Vec::new(),

@@ -11,7 +11,7 @@ use std::path::Path;
 use cryptoki::context::Pkcs11;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, CertificateType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::Session;
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use der::Decode;
@@ -20,7 +20,7 @@ use tlsbox_core::rustls::pki_types::CertificateDer;
 use tlsbox_core::rustls::SignatureScheme;
 
 use super::mechanism::{self, KeyKind};
-use super::{find_slot, module, Pkcs11Error, Pkcs11Uri};
+use super::{find_slot, login, module, private_key_template, Pkcs11Error, Pkcs11Uri};
 
 /// Key pairs `tlsbox keys generate` makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,10 +87,7 @@ pub fn list(module_path: &Path, pin: Option<&AuthPin>) -> Result<Vec<TokenListin
         let label = info.label().trim_end().to_string();
         let session = ctx.open_ro_session(slot)?;
         if let Some(pin) = pin {
-            match session.login(UserType::User, Some(pin)) {
-                Ok(()) | Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {}
-                Err(e) => return Err(e.into()),
-            }
+            login(&session, pin)?;
         }
         let mut objects = Vec::new();
         for (class, name) in [
@@ -155,10 +152,7 @@ impl TokenAdmin {
         let ctx = module(module_path)?;
         let slot = find_slot(&ctx, uri, &format!("{uri:?}"))?;
         let session = ctx.open_rw_session(slot)?;
-        match session.login(UserType::User, Some(pin)) {
-            Ok(()) | Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {}
-            Err(e) => return Err(e.into()),
-        }
+        login(&session, pin)?;
         Ok(Self { session, slot, ctx })
     }
 
@@ -201,13 +195,7 @@ impl TokenAdmin {
     }
 
     fn private_key(&self, uri: &Pkcs11Uri) -> Result<(ObjectHandle, KeyKind, Vec<u8>), Pkcs11Error> {
-        let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
-        if let Some(id) = &uri.id {
-            template.push(Attribute::Id(id.clone()));
-        }
-        if let Some(label) = &uri.object {
-            template.push(Attribute::Label(label.as_bytes().to_vec()));
-        }
+        let template = private_key_template(uri);
         let shown = format!("{uri:?}");
         let handle = match self.session.find_objects(&template)?.as_slice() {
             [h] => *h,
