@@ -34,8 +34,8 @@ pub(crate) async fn run(args: ConnectArgs) -> Result<()> {
         server_name,
         trust_anchors,
         identity,
-        alpn_protocols: args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
-        groups: args.groups.clone(),
+        alpn_protocols: args.protocol.alpn_protocols(),
+        groups: args.protocol.groups.clone(),
         ..Default::default()
     };
     let engine = Engine::new(EngineConfig {

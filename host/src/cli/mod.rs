@@ -55,19 +55,33 @@ struct ServerArgs {
     key: Option<String>,
     #[command(flatten)]
     pkcs11: keysource::Pkcs11Args,
-    /// ALPN protocols to offer, comma-separated (e.g. h2,http/1.1).
-    #[arg(long, value_delimiter = ',')]
-    alpn: Vec<String>,
-    /// Key exchange groups in preference order, comma-separated (default:
-    /// X25519MLKEM768,X25519,secp256r1,secp384r1).
-    #[arg(long, value_delimiter = ',', value_parser = names::parse_group)]
-    groups: Vec<tlsbox_host::core::rustls::NamedGroup>,
+    #[command(flatten)]
+    protocol: ProtocolArgs,
     /// Where the generated identity is kept (default: $XDG_DATA_HOME/tlsbox).
     #[arg(long, env = "TLSBOX_STATE_DIR")]
     state_dir: Option<PathBuf>,
     /// Seconds a client has to complete the handshake.
     #[arg(long, default_value_t = 10)]
     handshake_timeout: u64,
+}
+
+/// What both sides negotiate.
+#[derive(Debug, Args)]
+struct ProtocolArgs {
+    /// ALPN protocols in preference order, comma-separated (e.g. h2,http/1.1).
+    #[arg(long, value_delimiter = ',')]
+    alpn: Vec<String>,
+    /// Key exchange groups in preference order, comma-separated (default:
+    /// X25519MLKEM768,X25519,secp256r1,secp384r1).
+    #[arg(long, value_delimiter = ',', value_parser = names::parse_group)]
+    groups: Vec<tlsbox_host::core::rustls::NamedGroup>,
+}
+
+impl ProtocolArgs {
+    /// ALPN protocol names as bytes.
+    fn alpn_protocols(&self) -> Vec<Vec<u8>> {
+        self.alpn.iter().map(|p| p.as_bytes().to_vec()).collect()
+    }
 }
 
 /// `tlsbox connect`.
@@ -81,13 +95,8 @@ struct ConnectArgs {
     /// Name to send in SNI and verify (default: HOST).
     #[arg(long)]
     servername: Option<String>,
-    /// ALPN protocols to offer, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    alpn: Vec<String>,
-    /// Key exchange groups in preference order, comma-separated (default:
-    /// X25519MLKEM768,X25519,secp256r1,secp384r1).
-    #[arg(long, value_delimiter = ',', value_parser = names::parse_group)]
-    groups: Vec<tlsbox_host::core::rustls::NamedGroup>,
+    #[command(flatten)]
+    protocol: ProtocolArgs,
     /// Client certificate chain (PEM) for mutual TLS.
     #[arg(long, requires = "key")]
     cert: Option<PathBuf>,

@@ -45,8 +45,8 @@ pub(crate) async fn run(args: ServerArgs) -> Result<()> {
             key: keysource::KEY_NAME.into(),
             schemes: vec![],
         },
-        alpn_protocols: args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
-        groups: args.groups.clone(),
+        alpn_protocols: args.protocol.alpn_protocols(),
+        groups: args.protocol.groups.clone(),
         ..Default::default()
     };
     let config = ServerConfig::new(&engine, &options, keys).context("server configuration")?;
