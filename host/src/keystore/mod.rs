@@ -43,7 +43,7 @@ impl Host for HostState {
         }
         let scheme = convert::scheme_from_wit(scheme);
         // Invariant 3: not a signing oracle. Only TLS-shaped messages.
-        if let Err(why) = policy::check_message(scheme, &message) {
+        if let Err(why) = policy::check_message(&message) {
             tracing::warn!(key = %key, ?scheme, reason = why, "refused to sign a message that is not a TLS handshake signature");
             return Err(WitKeystoreError::Refused(why.into()));
         }

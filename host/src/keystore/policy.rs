@@ -1,9 +1,6 @@
 //! What the keystore agrees to sign (DESIGN.md invariant 3): only content
 //! shaped like a TLS handshake signature, so that a compromised box cannot
 //! use the identity key as a general signing oracle.
-
-use tlsbox_core::rustls::SignatureScheme;
-
 /// RFC 8446 §4.4.3: 64 spaces, a context string, a zero byte, a hash.
 const TLS13_PAD: [u8; 64] = [0x20; 64];
 const TLS13_SERVER_CONTEXT: &[u8] = b"TLS 1.3, server CertificateVerify";
@@ -19,7 +16,7 @@ const MAX_TLS12_TRANSCRIPT: usize = 256 * 1024;
 ///   ECDHE parameters (named curve, one public point), nothing more;
 /// - a TLS 1.2 client CertificateVerify content: the handshake messages,
 ///   which start with the ClientHello.
-pub fn check_message(_scheme: SignatureScheme, message: &[u8]) -> Result<(), &'static str> {
+pub fn check_message(message: &[u8]) -> Result<(), &'static str> {
     if is_tls13_certificate_verify(message) {
         return Ok(());
     }
@@ -77,9 +74,9 @@ mod tests {
         m.extend_from_slice(TLS13_SERVER_CONTEXT);
         m.push(0);
         m.extend_from_slice(&[7u8; 32]);
-        assert!(check_message(SignatureScheme::ECDSA_NISTP256_SHA256, &m).is_ok());
+        assert!(check_message(&m).is_ok());
         m.push(1);
-        assert!(check_message(SignatureScheme::ECDSA_NISTP256_SHA256, &m).is_err());
+        assert!(check_message(&m).is_err());
     }
 
     #[test]
@@ -87,9 +84,9 @@ mod tests {
         let mut m = vec![9u8; 64];
         m.extend_from_slice(&[3, 0, 23, 65]);
         m.extend_from_slice(&[4u8; 65]);
-        assert!(check_message(SignatureScheme::RSA_PSS_SHA256, &m).is_ok());
+        assert!(check_message(&m).is_ok());
         m.push(0);
-        assert!(check_message(SignatureScheme::RSA_PSS_SHA256, &m).is_err());
+        assert!(check_message(&m).is_err());
     }
 
     #[test]
@@ -100,7 +97,7 @@ mod tests {
             &[0u8; 200][..],
             &[0x20u8; 64 + 34 + 32][..],
         ] {
-            assert!(check_message(SignatureScheme::ED25519, m).is_err());
+            assert!(check_message(m).is_err());
         }
     }
 }

@@ -502,7 +502,7 @@ impl Keystore for Pkcs11Keystore {
 
     fn sign(&self, key: &str, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, KeystoreError> {
         let entry = self.entry(key)?;
-        if let Err(why) = policy::check_message(scheme, message) {
+        if let Err(why) = policy::check_message(message) {
             tracing::warn!(key, ?scheme, reason = why, "refused to sign");
             return Err(KeystoreError::Refused(why.into()));
         }
