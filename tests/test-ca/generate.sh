@@ -31,5 +31,9 @@ leaf ecdsa-p384 ca "-algorithm EC -pkeyopt ec_paramgen_curve:P-384" "$ext_server
 leaf rsa-2048 ca "-algorithm RSA -pkeyopt rsa_keygen_bits:2048" "$ext_server" "/CN=localhost"
 leaf ed25519 ca "-algorithm ED25519" "$ext_server" "/CN=localhost"
 leaf client ca "-algorithm EC -pkeyopt ec_paramgen_curve:P-256" "$ext_client" "/CN=client.test/OU=tests"
+leaf spiffe-client ca "-algorithm EC -pkeyopt ec_paramgen_curve:P-256" \
+  "subjectAltName=URI:spiffe://tlsbox.test/ns/prod/sa/web\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth" "/CN=web/OU=prod"
+leaf other-server ca "-algorithm EC -pkeyopt ec_paramgen_curve:P-256" \
+  "subjectAltName=DNS:other.test\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth" "/CN=other.test"
 leaf untrusted untrusted-ca "-algorithm EC -pkeyopt ec_paramgen_curve:P-256" "$ext_server" "/CN=localhost"
 rm -f ./*.srl

@@ -139,9 +139,21 @@ fn identity_from_wit(id: wit::Identity) -> tlsbox_core::Identity {
     }
 }
 
+fn peer_policy_from_wit(p: wit::PeerPolicy) -> tlsbox_core::PeerPolicy {
+    tlsbox_core::PeerPolicy {
+        common_names: p.common_names,
+        organizational_units: p.organizational_units,
+        dns_names: p.dns_names,
+        uris: p.uris,
+        spki_sha256: p.spki_sha256,
+    }
+}
+
 pub(crate) fn server_options(o: wit::ServerOptions) -> Result<tlsbox_core::ServerOptions, TlsError> {
     Ok(tlsbox_core::ServerOptions {
         identity: identity_from_wit(o.identity),
+        sni_identities: o.sni_identities.into_iter().map(identity_from_wit).collect(),
+        peer_policy: peer_policy_from_wit(o.peer_policy),
         alpn_protocols: o.alpn_protocols,
         versions: o.versions.into_iter().map(version_from_wit).collect(),
         cipher_suites: o.cipher_suites.into_iter().map(suite_from_wit).collect(),
@@ -163,6 +175,7 @@ pub(crate) fn client_options(o: wit::ClientOptions) -> Result<tlsbox_core::Clien
         versions: o.versions.into_iter().map(version_from_wit).collect(),
         cipher_suites: o.cipher_suites.into_iter().map(suite_from_wit).collect(),
         groups: o.groups.into_iter().map(group_from_wit).collect(),
+        peer_policy: peer_policy_from_wit(o.peer_policy),
     })
 }
 
@@ -241,5 +254,6 @@ pub(crate) fn session_info_to_wit(i: tlsbox_core::SessionInfo) -> wit::SessionIn
         alpn_protocol: i.alpn_protocol,
         server_name: i.server_name,
         peer_certificates: i.peer_certificates,
+        peer_allowed_by: i.peer_allowed_by,
     }
 }

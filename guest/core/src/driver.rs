@@ -9,31 +9,200 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use std::io::{self, Read, Write};
 
+use std::sync::Mutex;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
-use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ClientHello, NoServerSessionStorage, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{
-    AlertDescription, CipherSuite, NamedGroup, ProtocolVersion, RootCertStore, SignatureScheme,
-    SupportedProtocolVersion,
+    AlertDescription, CertificateError, CipherSuite, DigitallySignedStruct, DistinguishedName, NamedGroup,
+    ProtocolVersion, RootCertStore, SignatureScheme, SupportedProtocolVersion,
 };
 
 use crate::error::Error;
 use crate::keystore::Keystore;
 use crate::options::{ClientAuth, ClientOptions, Identity, ServerOptions};
+use crate::peer_policy::{PeerPolicy, Verdict};
 use crate::provider;
 use crate::signer::RemoteSigningKey;
 
 /// A checked server configuration.
 #[derive(Debug, Clone)]
-pub struct ServerConfig(Arc<rustls::ServerConfig>);
+pub struct ServerConfig {
+    config: Arc<rustls::ServerConfig>,
+    /// The rules for client certificates, when they are asked for.
+    policy: Option<PeerPolicy>,
+    denials: Arc<Denials>,
+}
 
 /// A checked client configuration.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     config: Arc<rustls::ClientConfig>,
     server_name: ServerName<'static>,
+    /// Rules for the server certificate beyond its name, if any.
+    policy: Option<PeerPolicy>,
+    denials: Arc<Denials>,
+}
+
+/// Why the peer policy last refused a peer. rustls' `access_denied` error
+/// carries no text, so the verifier leaves it here for the connection's
+/// error. The host gives every connection its own box and configuration;
+/// a native caller sharing one configuration between concurrent
+/// connections may see another connection's reason.
+#[derive(Debug, Default)]
+struct Denials(Mutex<Option<String>>);
+
+impl Denials {
+    fn record(&self, reason: String) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reason);
+    }
+
+    fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+}
+
+/// Apply the peer policy to a chain the trust anchors already verified.
+fn judge(policy: &PeerPolicy, denials: &Denials, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+    match policy.evaluate(end_entity.as_ref()) {
+        Verdict::Allowed(_) => Ok(()),
+        Verdict::Denied(reason) => {
+            denials.record(reason);
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+}
+
+/// WebPKI client verification, then the peer policy.
+#[derive(Debug)]
+struct PolicyClientVerifier {
+    webpki: Arc<dyn ClientCertVerifier>,
+    policy: PeerPolicy,
+    denials: Arc<Denials>,
+}
+
+impl ClientCertVerifier for PolicyClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.webpki.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.webpki.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.webpki.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self.webpki.verify_client_cert(end_entity, intermediates, now)?;
+        judge(&self.policy, &self.denials, end_entity)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// WebPKI server verification (chain and name), then the peer policy.
+#[derive(Debug)]
+struct PolicyServerVerifier {
+    webpki: Arc<dyn ServerCertVerifier>,
+    policy: PeerPolicy,
+    denials: Arc<Denials>,
+}
+
+impl ServerCertVerifier for PolicyServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verified = self
+            .webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        judge(&self.policy, &self.denials, end_entity)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// Picks the identity by SNI: the first further identity whose leaf is
+/// valid for the name asked for, else the default one.
+#[derive(Debug)]
+struct SniIdentities {
+    default: Arc<CertifiedKey>,
+    by_name: Vec<Arc<CertifiedKey>>,
+}
+
+impl ResolvesServerCert for SniIdentities {
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let Some(name) = client_hello.server_name().and_then(|n| ServerName::try_from(n).ok()) else {
+            return Some(self.default.clone());
+        };
+        let fits = |key: &&Arc<CertifiedKey>| {
+            key.end_entity_cert().is_ok_and(|leaf| {
+                webpki::EndEntityCert::try_from(leaf)
+                    .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(&name).is_ok())
+            })
+        };
+        Some(self.by_name.iter().find(fits).unwrap_or(&self.default).clone())
+    }
 }
 
 fn config_error(what: &str, err: impl core::fmt::Display) -> Error {
@@ -128,23 +297,36 @@ const TLS13_SCHEMES: [SignatureScheme; 6] = [
 /// The versions a server with `key` can speak: a key that can make no
 /// TLS 1.3 signature (an RSA key in a token without RSA-PSS) serves TLS 1.2
 /// only, rather than failing every TLS 1.3 handshake.
+///
+/// With several identities, all must agree: a TLS 1.3 handshake that picks
+/// an identity unable to sign for it would fail.
 fn server_versions(
     requested: &[ProtocolVersion],
-    key: &CertifiedKey,
-    name: &str,
+    keys: &[(&Arc<CertifiedKey>, &str)],
 ) -> Result<Vec<ProtocolVersion>, Error> {
     let mut versions = if requested.is_empty() {
         alloc::vec![ProtocolVersion::TLSv1_3, ProtocolVersion::TLSv1_2]
     } else {
         requested.to_vec()
     };
-    if key.key.choose_scheme(&TLS13_SCHEMES).is_none() {
-        versions.retain(|v| *v != ProtocolVersion::TLSv1_3);
-        if versions.is_empty() {
+    let tls13 = |key: &&(&Arc<CertifiedKey>, &str)| key.0.key.choose_scheme(&TLS13_SCHEMES).is_some();
+    let (able, unable): (Vec<_>, Vec<_>) = keys.iter().partition(tls13);
+    match (able.first(), unable.first()) {
+        (Some((_, yes)), Some((_, no))) if versions.contains(&ProtocolVersion::TLSv1_3) => {
             return Err(Error::InvalidConfig(format!(
-                "key {name:?} can make no TLS 1.3 signature (an RSA key needs RSA-PSS) and TLS 1.2 is off"
+                "key {no:?} can make no TLS 1.3 signature (an RSA key needs RSA-PSS) but key {yes:?} can: \
+                 serve TLS 1.2 only, or use keys alike"
             )));
         }
+        (None, Some((_, name))) => {
+            versions.retain(|v| *v != ProtocolVersion::TLSv1_3);
+            if versions.is_empty() {
+                return Err(Error::InvalidConfig(format!(
+                    "key {name:?} can make no TLS 1.3 signature (an RSA key needs RSA-PSS) and TLS 1.2 is off"
+                )));
+            }
+        }
+        _ => {}
     }
     Ok(versions)
 }
@@ -152,9 +334,24 @@ fn server_versions(
 impl ServerConfig {
     /// Check `options` and build a server configuration signing through `keystore`.
     pub fn new(options: &ServerOptions, keystore: Arc<dyn Keystore>) -> Result<Self, Error> {
-        let key = certified_key(&options.identity, &keystore)?;
-        let versions = server_versions(&options.versions, &key, &options.identity.key)?;
+        options.peer_policy.check()?;
+        let default = certified_key(&options.identity, &keystore)?;
+        let by_name = options
+            .sni_identities
+            .iter()
+            .map(|identity| certified_key(identity, &keystore))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys: Vec<(&Arc<CertifiedKey>, &str)> = core::iter::once((&default, options.identity.key.as_str()))
+            .chain(
+                by_name
+                    .iter()
+                    .zip(&options.sni_identities)
+                    .map(|(k, i)| (k, i.key.as_str())),
+            )
+            .collect();
+        let versions = server_versions(&options.versions, &keys)?;
         let provider = crypto_provider(&options.cipher_suites, &options.groups)?;
+        let denials = Arc::new(Denials::default());
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&protocol_versions(&versions)?)
             .map_err(|e| config_error("versions", e))?;
@@ -166,10 +363,15 @@ impl ServerConfig {
                 if matches!(options.client_auth, ClientAuth::Optional(_)) {
                     verifier = verifier.allow_unauthenticated();
                 }
-                builder.with_client_cert_verifier(verifier.build().map_err(|e| config_error("client auth", e))?)
+                let webpki = verifier.build().map_err(|e| config_error("client auth", e))?;
+                builder.with_client_cert_verifier(Arc::new(PolicyClientVerifier {
+                    webpki,
+                    policy: options.peer_policy.clone(),
+                    denials: denials.clone(),
+                }))
             }
         };
-        let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(key)));
+        let mut config = builder.with_cert_resolver(Arc::new(SniIdentities { default, by_name }));
         config.alpn_protocols = options.alpn_protocols.clone();
         // The box's suite order wins: it knows which AEAD is fast in wasm.
         config.ignore_client_order = true;
@@ -178,7 +380,15 @@ impl ServerConfig {
         // keys that are safe to share between boxes.
         config.session_storage = Arc::new(NoServerSessionStorage {});
         config.send_tls13_tickets = 0;
-        Ok(Self(Arc::new(config)))
+        let policy = match options.client_auth {
+            ClientAuth::None => None,
+            _ => Some(options.peer_policy.clone()),
+        };
+        Ok(Self {
+            config: Arc::new(config),
+            policy,
+            denials,
+        })
     }
 }
 
@@ -200,17 +410,24 @@ impl ClientConfig {
     pub fn new(options: &ClientOptions, keystore: Arc<dyn Keystore>) -> Result<Self, Error> {
         let server_name = ServerName::try_from(options.server_name.clone())
             .map_err(|e| config_error(&format!("server name {:?}", options.server_name), e))?;
+        options.peer_policy.check()?;
         let provider = crypto_provider(&options.cipher_suites, &options.groups)?;
-        let verifier = WebPkiServerVerifier::builder_with_provider(
+        let webpki = WebPkiServerVerifier::builder_with_provider(
             Arc::new(root_store(&options.trust_anchors)?),
             provider.clone(),
         )
         .build()
         .map_err(|e| config_error("trust anchors", e))?;
+        let denials = Arc::new(Denials::default());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&protocol_versions(&options.versions)?)
             .map_err(|e| config_error("versions", e))?
-            .with_webpki_verifier(verifier);
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PolicyServerVerifier {
+                webpki,
+                policy: options.peer_policy.clone(),
+                denials: denials.clone(),
+            }));
         let mut config = match &options.identity {
             None => builder.with_no_client_auth(),
             Some(identity) => {
@@ -222,6 +439,8 @@ impl ClientConfig {
         Ok(Self {
             config: Arc::new(config),
             server_name,
+            policy: Some(options.peer_policy.clone()).filter(|p| !p.is_open()),
+            denials,
         })
     }
 }
@@ -267,6 +486,9 @@ pub struct SessionInfo {
     pub server_name: Option<String>,
     /// The peer's DER certificates, leaf first.
     pub peer_certificates: Vec<Vec<u8>>,
+    /// The peer-policy rule that admitted the peer's certificate, if one
+    /// was checked.
+    pub peer_allowed_by: Option<String>,
 }
 
 /// One TLS connection, sans-IO: ciphertext and plaintext in and out of
@@ -275,6 +497,9 @@ pub struct Connection {
     tls: rustls::Connection,
     /// SNI sent, on the client side.
     sent_server_name: Option<String>,
+    /// The rules that judged the peer's certificate, if any did.
+    policy: Option<PeerPolicy>,
+    denials: Arc<Denials>,
     /// The error that ended the connection; every later call repeats it.
     failed: Option<Error>,
     we_closed: bool,
@@ -312,8 +537,13 @@ impl Write for Bounded<'_> {
 impl Connection {
     /// The server side of a new connection.
     pub fn new_server(config: &ServerConfig) -> Result<Self, Error> {
-        let tls = rustls::ServerConnection::new(config.0.clone()).map_err(|e| config_error("server", e))?;
-        Ok(Self::wrap(tls.into(), None))
+        let tls = rustls::ServerConnection::new(config.config.clone()).map_err(|e| config_error("server", e))?;
+        Ok(Self::wrap(
+            tls.into(),
+            None,
+            config.policy.clone(),
+            config.denials.clone(),
+        ))
     }
 
     /// The client side of a new connection; its ClientHello is ready to take.
@@ -324,13 +554,25 @@ impl Connection {
             ServerName::DnsName(name) => Some(name.as_ref().to_string()),
             _ => None,
         };
-        Ok(Self::wrap(tls.into(), sni))
+        Ok(Self::wrap(
+            tls.into(),
+            sni,
+            config.policy.clone(),
+            config.denials.clone(),
+        ))
     }
 
-    fn wrap(tls: rustls::Connection, sent_server_name: Option<String>) -> Self {
+    fn wrap(
+        tls: rustls::Connection,
+        sent_server_name: Option<String>,
+        policy: Option<PeerPolicy>,
+        denials: Arc<Denials>,
+    ) -> Self {
         Self {
             tls,
             sent_server_name,
+            policy,
+            denials,
             failed: None,
             we_closed: false,
             peer_closed: false,
@@ -371,7 +613,16 @@ impl Connection {
                     self.peer_closed |= state.peer_has_closed();
                 }
                 Err(e) => {
-                    let err = Error::from_rustls(&e);
+                    let mut err = Error::from_rustls(&e);
+                    if let Error::Certificate {
+                        alert: AlertDescription::AccessDenied,
+                        reason,
+                    } = &mut err
+                    {
+                        if let Some(why) = self.denials.take() {
+                            *reason = format!("peer not allowed: {why}");
+                        }
+                    }
                     return Err(self.fail(err));
                 }
             }
@@ -463,17 +714,26 @@ impl Connection {
             rustls::Connection::Server(s) => s.server_name().map(ToString::to_string),
             rustls::Connection::Client(_) => self.sent_server_name.clone(),
         };
+        let peer_certificates: Vec<Vec<u8>> = self
+            .tls
+            .peer_certificates()
+            .map(|certs| certs.iter().map(|c| c.as_ref().to_vec()).collect())
+            .unwrap_or_default();
+        let peer_allowed_by = match (&self.policy, peer_certificates.first()) {
+            (Some(policy), Some(leaf)) if !self.tls.is_handshaking() => match policy.evaluate(leaf) {
+                Verdict::Allowed(rule) => Some(rule),
+                Verdict::Denied(_) => None,
+            },
+            _ => None,
+        };
         SessionInfo {
             version: self.tls.protocol_version(),
             cipher_suite: self.tls.negotiated_cipher_suite().map(|s| s.suite()),
             group: self.tls.negotiated_key_exchange_group().map(|g| g.name()),
             alpn_protocol: self.tls.alpn_protocol().map(<[u8]>::to_vec),
             server_name,
-            peer_certificates: self
-                .tls
-                .peer_certificates()
-                .map(|certs| certs.iter().map(|c| c.as_ref().to_vec()).collect())
-                .unwrap_or_default(),
+            peer_certificates,
+            peer_allowed_by,
         }
     }
 }

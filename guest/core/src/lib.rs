@@ -38,10 +38,12 @@ pub mod driver;
 pub mod error;
 pub mod keystore;
 pub mod options;
+pub mod peer_policy;
 pub mod provider;
 pub mod signer;
 
 pub use driver::{ClientConfig, Connection, Phase, ServerConfig, SessionInfo, Status};
 pub use error::Error;
 pub use options::{ClientAuth, ClientOptions, Identity, ServerOptions};
+pub use peer_policy::{PeerPolicy, Verdict};
 pub use rustls;

@@ -5,6 +5,8 @@ use alloc::vec::Vec;
 
 use rustls::{CipherSuite, NamedGroup, ProtocolVersion, SignatureScheme};
 
+pub use crate::peer_policy::PeerPolicy;
+
 /// A certificate chain and the keystore key that signs for it.
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
@@ -31,8 +33,12 @@ pub enum ClientAuth {
 /// Settings of a server.
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
-    /// The server's certificate and key.
+    /// The server's certificate and key (also the one served when no other
+    /// identity fits the client's SNI).
     pub identity: Identity,
+    /// More identities: the first whose leaf certificate is valid for the
+    /// name the client asks for (SNI) is served instead of `identity`.
+    pub sni_identities: Vec<Identity>,
     /// ALPN protocols, in preference order.
     pub alpn_protocols: Vec<Vec<u8>>,
     /// Versions (empty: TLS 1.3 and 1.2).
@@ -43,6 +49,8 @@ pub struct ServerOptions {
     pub groups: Vec<NamedGroup>,
     /// Client certificate policy.
     pub client_auth: ClientAuth,
+    /// Which verified client certificates are admitted (with client auth).
+    pub peer_policy: PeerPolicy,
 }
 
 /// Settings of a client.
@@ -62,4 +70,6 @@ pub struct ClientOptions {
     pub cipher_suites: Vec<CipherSuite>,
     /// Groups in preference order (empty: the default order).
     pub groups: Vec<NamedGroup>,
+    /// Which verified server certificates are admitted, beyond the name check.
+    pub peer_policy: PeerPolicy,
 }
