@@ -174,9 +174,21 @@ fn groups(list: &[G]) -> Vec<NamedGroup> {
         .collect()
 }
 
+fn peer_policy(p: &tlsbox_core::PeerPolicy) -> tls::PeerPolicy {
+    tls::PeerPolicy {
+        common_names: p.common_names.clone(),
+        organizational_units: p.organizational_units.clone(),
+        dns_names: p.dns_names.clone(),
+        uris: p.uris.clone(),
+        spki_sha256: p.spki_sha256.clone(),
+    }
+}
+
 pub(crate) fn server_options(o: &tlsbox_core::ServerOptions) -> tls::ServerOptions {
     tls::ServerOptions {
         identity: identity(&o.identity),
+        sni_identities: o.sni_identities.iter().map(identity).collect(),
+        peer_policy: peer_policy(&o.peer_policy),
         alpn_protocols: o.alpn_protocols.clone(),
         versions: o.versions.iter().filter_map(|v| version_to_wit(*v)).collect(),
         cipher_suites: suites(&o.cipher_suites),
@@ -198,6 +210,7 @@ pub(crate) fn client_options(o: &tlsbox_core::ClientOptions) -> tls::ClientOptio
         versions: o.versions.iter().filter_map(|v| version_to_wit(*v)).collect(),
         cipher_suites: suites(&o.cipher_suites),
         groups: groups(&o.groups),
+        peer_policy: peer_policy(&o.peer_policy),
     }
 }
 
@@ -246,5 +259,6 @@ pub(crate) fn session_info(i: tls::SessionInfo) -> tlsbox_core::SessionInfo {
         alpn_protocol: i.alpn_protocol,
         server_name: i.server_name,
         peer_certificates: i.peer_certificates,
+        peer_allowed_by: i.peer_allowed_by,
     }
 }

@@ -40,4 +40,6 @@ pub mod stream;
 pub use connection::{ClientConfig, Connection, ServerConfig};
 pub use engine::{Engine, EngineConfig};
 pub use error::Error;
-pub use tlsbox_core::{self as core, ClientAuth, ClientOptions, Identity, Phase, ServerOptions, SessionInfo, Status};
+pub use tlsbox_core::{
+    self as core, ClientAuth, ClientOptions, Identity, PeerPolicy, Phase, ServerOptions, SessionInfo, Status,
+};

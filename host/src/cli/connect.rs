@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use tlsbox_host::keystore::software::SoftwareKeystore;
-use tlsbox_host::{ClientConfig, ClientOptions, Engine, EngineConfig, Identity};
+use tlsbox_host::{ClientConfig, ClientOptions, Engine, EngineConfig};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -20,13 +20,9 @@ pub(crate) async fn run(args: ConnectArgs) -> Result<()> {
     };
     let (identity, keys): (_, Arc<dyn tlsbox_host::keystore::Keystore>) = match &args.key {
         Some(key) => {
-            let (chain, keys) = keysource::load(args.cert.as_deref(), key, &args.pkcs11)?;
-            let id = Identity {
-                certificate_chain: chain,
-                key: keysource::KEY_NAME.into(),
-                schemes: vec![],
-            };
-            (Some(id), keys)
+            let certs: Vec<_> = args.cert.iter().cloned().collect();
+            let mut loaded = keysource::load_all(&certs, std::slice::from_ref(key), &args.pkcs11)?;
+            (loaded.identities.pop(), loaded.keystore)
         }
         None => (None, Arc::new(SoftwareKeystore::new())),
     };
@@ -36,6 +32,7 @@ pub(crate) async fn run(args: ConnectArgs) -> Result<()> {
         identity,
         alpn_protocols: args.protocol.alpn_protocols(),
         groups: args.protocol.groups.clone(),
+        versions: args.protocol.versions(),
         ..Default::default()
     };
     let engine = Engine::new(EngineConfig {
@@ -84,7 +81,7 @@ fn host_of(address: &str) -> Result<&str> {
     Ok(host.trim_start_matches('[').trim_end_matches(']'))
 }
 
-fn system_roots() -> Result<Vec<Vec<u8>>> {
+pub(crate) fn system_roots() -> Result<Vec<Vec<u8>>> {
     let found = rustls_native_certs::load_native_certs();
     if found.certs.is_empty() {
         bail!("no system trust anchors found; pass --ca");

@@ -1,6 +1,7 @@
 //! Where the CLI's identity key lives: a PEM file (software keystore) or a
 //! PKCS#11 token (`pkcs11:` URI), and the certificate chain that goes with it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -8,9 +9,11 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
+use tlsbox_host::core::rustls::SignatureScheme;
 use tlsbox_host::keystore::pkcs11::{self, KeySource, Pkcs11Keystore, Pkcs11Uri};
 use tlsbox_host::keystore::software::SoftwareKeystore;
-use tlsbox_host::keystore::Keystore;
+use tlsbox_host::keystore::{KeyInfo, Keystore, KeystoreError};
+use tlsbox_host::Identity;
 
 /// PKCS#11 settings for keys named without them in their URI (the flags
 /// ghostunnel users know). The PIN never goes on the command line.
@@ -49,39 +52,106 @@ impl Pkcs11Args {
 /// DER certificates, leaf first.
 pub(crate) type Chain = Vec<Vec<u8>>;
 
-/// The keystore's name for the CLI's one key.
+/// The keystore's name for the CLI's one key (the first of several).
 pub(crate) const KEY_NAME: &str = "identity";
 
-/// Load `key` (a PEM path or a `pkcs11:` URI) into a keystore, and the
-/// certificate chain: from `cert`, or else from the token beside the key.
-pub(crate) fn load(cert: Option<&Path>, key: &str, p11: &Pkcs11Args) -> Result<(Chain, Arc<dyn Keystore>)> {
-    if pkcs11::uri::is_pkcs11_uri(key) {
-        // Not the URI itself in the error: it may carry a pin-value.
-        let uri: Pkcs11Uri = key.parse().context("parsing the --key pkcs11: URI")?;
-        let source = KeySource {
-            uri,
-            module: p11.pkcs11_module.clone(),
-            token_label: p11.pkcs11_token_label.clone(),
-            pin: p11.pin()?,
-        };
-        let mut keys = Pkcs11Keystore::new();
-        keys.add_key(KEY_NAME, &source)
-            .context("opening the key in the PKCS#11 token")?;
-        let chain = match cert {
-            Some(path) => read_chain(path)?,
-            None => vec![keys
-                .certificate(KEY_NAME)
-                .context("no --cert given and no certificate on the token beside the key")?],
-        };
-        return Ok((chain, Arc::new(keys)));
+/// Keys from several places, each found under its own name.
+#[derive(Default)]
+struct Keyring(HashMap<String, Arc<dyn Keystore>>);
+
+impl Keystore for Keyring {
+    fn describe_key(&self, key: &str) -> Result<KeyInfo, KeystoreError> {
+        self.0
+            .get(key)
+            .ok_or_else(|| KeystoreError::UnknownKey(key.into()))?
+            .describe_key(key)
     }
-    let Some(cert) = cert else {
-        bail!("--key {key} is a file: --cert is needed too")
-    };
-    let mut keys = SoftwareKeystore::new();
-    keys.load_pem_file(KEY_NAME, Path::new(key))
-        .with_context(|| format!("loading the key {key}"))?;
-    Ok((read_chain(cert)?, Arc::new(keys)))
+
+    fn sign(&self, key: &str, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, KeystoreError> {
+        self.0
+            .get(key)
+            .ok_or_else(|| KeystoreError::UnknownKey(key.into()))?
+            .sign(key, scheme, message)
+    }
+}
+
+/// Identities and the keystore that signs for them.
+pub(crate) struct Loaded {
+    /// Certificate chains with their keystore key names; the first is the default.
+    pub(crate) identities: Vec<Identity>,
+    /// Signs for every identity.
+    pub(crate) keystore: Arc<dyn Keystore>,
+    /// The PKCS#11 keystores among them, for health checks.
+    pub(crate) tokens: Vec<Arc<Pkcs11Keystore>>,
+}
+
+/// Load identities from paired `certs` and `keys` (the n-th certificate
+/// goes with the n-th key). With no certificates at all, every key must be
+/// a `pkcs11:` URI whose token stores the certificate beside it.
+pub(crate) fn load_all(certs: &[PathBuf], keys: &[String], p11: &Pkcs11Args) -> Result<Loaded> {
+    if keys.is_empty() {
+        bail!("no --key given");
+    }
+    if !certs.is_empty() && certs.len() != keys.len() {
+        bail!(
+            "{} --cert but {} --key: give one certificate per key, in the same order",
+            certs.len(),
+            keys.len()
+        );
+    }
+    let mut ring = Keyring::default();
+    let mut identities = vec![];
+    let mut tokens = vec![];
+    for (i, key) in keys.iter().enumerate() {
+        let name = match i {
+            0 => KEY_NAME.to_string(),
+            n => format!("{KEY_NAME}-{}", n + 1),
+        };
+        let cert = certs.get(i);
+        let (chain, keystore): (Chain, Arc<dyn Keystore>) = if pkcs11::uri::is_pkcs11_uri(key) {
+            // Not the URI itself in the error: it may carry a pin-value.
+            let uri: Pkcs11Uri = key.parse().context("parsing the --key pkcs11: URI")?;
+            let source = KeySource {
+                uri,
+                module: p11.pkcs11_module.clone(),
+                token_label: p11.pkcs11_token_label.clone(),
+                pin: p11.pin()?,
+            };
+            let mut store = Pkcs11Keystore::new();
+            store
+                .add_key(name.clone(), &source)
+                .context("opening the key in the PKCS#11 token")?;
+            let chain = match cert {
+                Some(path) => read_chain(path)?,
+                None => vec![store
+                    .certificate(&name)
+                    .context("no --cert given and no certificate on the token beside the key")?],
+            };
+            let store = Arc::new(store);
+            tokens.push(store.clone());
+            (chain, store)
+        } else {
+            let Some(cert) = cert else {
+                bail!("--key {key} is a file: --cert is needed too")
+            };
+            let mut store = SoftwareKeystore::new();
+            store
+                .load_pem_file(name.clone(), Path::new(key))
+                .with_context(|| format!("loading the key {key}"))?;
+            (read_chain(cert)?, Arc::new(store))
+        };
+        ring.0.insert(name.clone(), keystore);
+        identities.push(Identity {
+            certificate_chain: chain,
+            key: name,
+            schemes: vec![],
+        });
+    }
+    Ok(Loaded {
+        identities,
+        keystore: Arc::new(ring),
+        tokens,
+    })
 }
 
 /// The certificates of a PEM file, leaf first.

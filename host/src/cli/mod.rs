@@ -1,5 +1,9 @@
-//! Command line: every flag is declared in this module.
+//! Command line: every flag is declared in this module. The config file
+//! ([`config_file`]) holds the same flags, so both stay one surface.
 
+mod address;
+mod client;
+mod config_file;
 mod connect;
 mod identity;
 mod keys;
@@ -8,26 +12,36 @@ mod names;
 mod responder;
 mod server;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub(crate) use address::Address;
+pub(crate) use names::{summary, version as version_name};
+pub(crate) use responder::respond;
 
 /// tlsbox: TLS whose session secrets live in a WebAssembly box and whose
 /// identity key never enters it.
 #[derive(Debug, Parser)]
-#[command(name = "tlsbox", version, about)]
-struct Cli {
+#[command(name = "tlsbox", version, about, args_override_self = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Accept TLS connections. With no --cert/--key, a local CA and a
-    /// certificate for localhost are generated once and reused.
+    /// Accept TLS and forward plaintext to --target (a TLS-terminating
+    /// proxy), or, without --target, answer with a built-in page. With no
+    /// --cert/--key, a local CA and a certificate for localhost are
+    /// generated once and reused.
     Server(ServerArgs),
+    /// Accept plaintext on --listen and forward it over TLS to --target (a
+    /// TLS-originating proxy).
+    Client(ClientArgs),
     /// Connect to a TLS server: stdin to the peer, the peer to stdout, a
     /// handshake summary on stderr.
     Connect(ConnectArgs),
@@ -36,52 +50,213 @@ enum Command {
     Keys(keys::KeysCommand),
 }
 
+/// Settings of the whole process (top-level keys in the config file).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GlobalArgs {
+    /// TOML file with [[server]] and [[client]] tables holding the same
+    /// settings as the flags (one table per listener); flags given on the
+    /// command line override the file.
+    #[arg(long, global = true)]
+    pub(crate) config: Option<PathBuf>,
+    /// Serve /_status (JSON) and /_metrics (Prometheus) on this address.
+    #[arg(long, global = true)]
+    pub(crate) status: Option<Address>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum)]
+    pub(crate) log_format: Option<LogFormat>,
+    /// Seconds live connections get to finish after SIGTERM/SIGINT [default: 30].
+    #[arg(long, global = true)]
+    pub(crate) shutdown_timeout: Option<u64>,
+    /// Reload certificates, CA bundles and allow-lists every this many
+    /// seconds (as on SIGHUP).
+    #[arg(long, global = true)]
+    pub(crate) timed_reload: Option<u64>,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// For people.
+    Human,
+    /// One JSON object per line, for machines.
+    Json,
+}
+
 /// `tlsbox server`.
-#[derive(Debug, Args)]
-struct ServerArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8443")]
-    listen: SocketAddr,
-    /// Allow listening on a non-loopback address.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ServerArgs {
+    /// Address to accept TLS on: HOST:PORT or unix:PATH [default: 127.0.0.1:8443].
     #[arg(long)]
-    unsafe_listen: bool,
-    /// Certificate chain (PEM), leaf first. With a pkcs11: key and no
-    /// --cert, the certificate stored on the token beside the key is used.
-    #[arg(long, requires = "key")]
-    cert: Option<PathBuf>,
-    /// The private key: a PEM file (PKCS#8, SEC1 or PKCS#1, held by the
-    /// software keystore) or a `pkcs11:` URI (the key stays in the token).
+    pub(crate) listen: Option<Address>,
+    /// Allow a --listen address that is not loopback.
     #[arg(long)]
-    key: Option<String>,
+    pub(crate) unsafe_listen: bool,
+    /// Where to forward plaintext: HOST:PORT or unix:PATH. Without it, a
+    /// built-in page answers.
+    #[arg(long)]
+    pub(crate) target: Option<Address>,
+    /// Allow a --target that is not loopback or a UNIX socket.
+    #[arg(long)]
+    pub(crate) unsafe_target: bool,
+    /// Certificate chain (PEM), leaf first; repeat with --key for more
+    /// identities chosen by SNI (the first is the default). With pkcs11:
+    /// keys and no --cert, the certificates stored beside the keys are used.
+    #[arg(long)]
+    pub(crate) cert: Vec<PathBuf>,
+    /// Private key: a PEM file (PKCS#8, SEC1 or PKCS#1, held by the software
+    /// keystore) or a `pkcs11:` URI (the key stays in the token). Repeat
+    /// with --cert.
+    #[arg(long)]
+    pub(crate) key: Vec<String>,
     #[command(flatten)]
-    pkcs11: keysource::Pkcs11Args,
+    pub(crate) pkcs11: keysource::Pkcs11Args,
     #[command(flatten)]
-    protocol: ProtocolArgs,
+    pub(crate) protocol: ProtocolArgs,
     /// Where the generated identity is kept (default: $XDG_DATA_HOME/tlsbox).
     #[arg(long, env = "TLSBOX_STATE_DIR")]
-    state_dir: Option<PathBuf>,
-    /// Seconds a client has to complete the handshake.
-    #[arg(long, default_value_t = 10)]
-    handshake_timeout: u64,
+    pub(crate) state_dir: Option<PathBuf>,
+    /// CA bundle (PEM) that client certificates must chain to.
+    #[arg(long)]
+    pub(crate) cacert: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) allow: AllowArgs,
+    /// Ask for no client certificate (server authentication only).
+    #[arg(long, conflicts_with_all = ["allow_all", "allow_cn", "allow_ou", "allow_dns", "allow_uri", "allow_spki_pin"])]
+    pub(crate) disable_authentication: bool,
+    /// Send a PROXY protocol v2 header to the target: the client's address
+    /// and, in TLVs, the TLS version, SNI and verified client identity.
+    #[arg(long)]
+    pub(crate) proxy_protocol: bool,
+    /// Expect a PROXY protocol v2 header on each accepted connection (tlsbox
+    /// behind a TCP load balancer) and take the client address from it.
+    #[arg(long)]
+    pub(crate) proxy_protocol_in: bool,
+    #[command(flatten)]
+    pub(crate) limits: LimitArgs,
+}
+
+/// Who may connect to a server (any matching rule admits a client).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AllowArgs {
+    /// Admit every client whose certificate chains to --cacert.
+    #[arg(long, conflicts_with_all = ["allow_cn", "allow_ou", "allow_dns", "allow_uri", "allow_spki_pin"])]
+    pub(crate) allow_all: bool,
+    /// Admit clients with this subject common name (repeatable).
+    #[arg(long)]
+    pub(crate) allow_cn: Vec<String>,
+    /// Admit clients with this subject organizational unit (repeatable).
+    #[arg(long)]
+    pub(crate) allow_ou: Vec<String>,
+    /// Admit clients with this DNS subject alternative name (repeatable).
+    #[arg(long)]
+    pub(crate) allow_dns: Vec<String>,
+    /// Admit clients with this URI subject alternative name, e.g. a SPIFFE
+    /// ID; `*` matches one path segment, `**` any number (repeatable).
+    #[arg(long)]
+    pub(crate) allow_uri: Vec<String>,
+    /// Admit clients whose public key has this pin: sha256:HEX or
+    /// sha256:BASE64 of the DER SubjectPublicKeyInfo (repeatable).
+    #[arg(long)]
+    pub(crate) allow_spki_pin: Vec<String>,
+}
+
+/// What a client checks on the server beyond its name and chain.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct VerifyArgs {
+    /// Require this subject common name (repeatable; any one matches).
+    #[arg(long)]
+    pub(crate) verify_cn: Vec<String>,
+    /// Require this DNS subject alternative name (repeatable).
+    #[arg(long)]
+    pub(crate) verify_dns: Vec<String>,
+    /// Require this URI subject alternative name; `*`/`**` wildcards (repeatable).
+    #[arg(long)]
+    pub(crate) verify_uri: Vec<String>,
+    /// Require this public key pin: sha256:HEX or sha256:BASE64 (repeatable).
+    #[arg(long)]
+    pub(crate) verify_spki_pin: Vec<String>,
+}
+
+/// Bounds on connections (per listener).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LimitArgs {
+    /// Connections served at once; more are closed at accept [default: 512].
+    #[arg(long)]
+    pub(crate) max_concurrent_conns: Option<usize>,
+    /// Seconds a peer has to complete the TLS handshake [default: 10].
+    #[arg(long)]
+    pub(crate) handshake_timeout: Option<u64>,
+    /// Close a connection after this many seconds with no data either way.
+    #[arg(long)]
+    pub(crate) idle_timeout: Option<u64>,
+    /// Close a connection this many seconds after it opened.
+    #[arg(long)]
+    pub(crate) max_conn_lifetime: Option<u64>,
 }
 
 /// What both sides negotiate.
-#[derive(Debug, Args)]
-struct ProtocolArgs {
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ProtocolArgs {
     /// ALPN protocols in preference order, comma-separated (e.g. h2,http/1.1).
     #[arg(long, value_delimiter = ',')]
-    alpn: Vec<String>,
+    pub(crate) alpn: Vec<String>,
     /// Key exchange groups in preference order, comma-separated (default:
     /// X25519MLKEM768,X25519,secp256r1,secp384r1).
     #[arg(long, value_delimiter = ',', value_parser = names::parse_group)]
-    groups: Vec<tlsbox_host::core::rustls::NamedGroup>,
+    pub(crate) groups: Vec<tlsbox_host::core::rustls::NamedGroup>,
+    /// Lowest TLS version accepted [default: 1.2].
+    #[arg(long, value_parser = ["1.2", "1.3"])]
+    pub(crate) min_tls_version: Option<String>,
 }
 
 impl ProtocolArgs {
     /// ALPN protocol names as bytes.
-    fn alpn_protocols(&self) -> Vec<Vec<u8>> {
+    pub(crate) fn alpn_protocols(&self) -> Vec<Vec<u8>> {
         self.alpn.iter().map(|p| p.as_bytes().to_vec()).collect()
     }
+
+    /// The versions to offer: TLS 1.3 preferred, 1.2 unless refused.
+    pub(crate) fn versions(&self) -> Vec<tlsbox_host::core::rustls::ProtocolVersion> {
+        use tlsbox_host::core::rustls::ProtocolVersion;
+        match self.min_tls_version.as_deref() {
+            Some("1.3") => vec![ProtocolVersion::TLSv1_3],
+            _ => vec![],
+        }
+    }
+}
+
+/// `tlsbox client`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ClientArgs {
+    /// Address to accept plaintext on: HOST:PORT or unix:PATH.
+    #[arg(long)]
+    pub(crate) listen: Option<Address>,
+    /// Allow a --listen address that is not loopback.
+    #[arg(long)]
+    pub(crate) unsafe_listen: bool,
+    /// The TLS server to forward to, HOST:PORT.
+    #[arg(long)]
+    pub(crate) target: Option<String>,
+    /// CA bundle (PEM) the server must chain to (default: the system's).
+    #[arg(long)]
+    pub(crate) cacert: Option<PathBuf>,
+    /// Name to send in SNI and verify instead of the --target host.
+    #[arg(long)]
+    pub(crate) override_server_name: Option<String>,
+    #[command(flatten)]
+    pub(crate) verify: VerifyArgs,
+    /// Client certificate chain (PEM) for mutual TLS.
+    #[arg(long)]
+    pub(crate) cert: Option<PathBuf>,
+    /// Client key for mutual TLS: a PEM file or a `pkcs11:` URI.
+    #[arg(long)]
+    pub(crate) key: Option<String>,
+    #[command(flatten)]
+    pub(crate) pkcs11: keysource::Pkcs11Args,
+    #[command(flatten)]
+    pub(crate) protocol: ProtocolArgs,
+    #[command(flatten)]
+    pub(crate) limits: LimitArgs,
 }
 
 /// `tlsbox connect`.
@@ -107,17 +282,49 @@ struct ConnectArgs {
     pkcs11: keysource::Pkcs11Args,
 }
 
+/// One listener to run, resolved from flags and the config file.
+#[derive(Debug, Clone)]
+pub(crate) enum ListenerArgs {
+    /// Accept TLS.
+    Server(Box<ServerArgs>),
+    /// Originate TLS.
+    Client(Box<ClientArgs>),
+}
+
+/// Everything the proxy runs: process settings and listeners.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) global: GlobalArgs,
+    pub(crate) listeners: Vec<ListenerArgs>,
+}
+
+/// Re-read the command line and config file (at start and on reload).
+pub(crate) fn plan() -> anyhow::Result<Plan> {
+    config_file::plan()
+}
+
+pub(crate) use client::{build as build_client, spec as client_spec};
+pub(crate) use server::{build as build_server, spec as server_spec};
+
 /// Parse the command line, run, and map the outcome to an exit code.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TLSBOX_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let plan = match &cli.command {
+        Command::Server(_) | Command::Client(_) => match plan() {
+            Ok(plan) => Some(plan),
+            Err(e) => {
+                eprintln!("tlsbox: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let format = plan
+        .as_ref()
+        .and_then(|p| p.global.log_format)
+        .or(cli.global.log_format)
+        .unwrap_or(LogFormat::Human);
+    init_logging(format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -126,10 +333,11 @@ pub(crate) fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Server(args) => server::run(args).await,
-            Command::Connect(args) => connect::run(args).await,
-            Command::Keys(command) => keys::run(command),
+        match (cli.command, plan) {
+            (Command::Connect(args), _) => connect::run(args).await,
+            (Command::Keys(command), _) => keys::run(command),
+            (_, Some(plan)) => crate::proxy::run(plan).await,
+            (_, None) => Ok(()),
         }
     });
     // Do not wait for a blocked stdin read (tokio reads stdin on a thread).
@@ -140,5 +348,19 @@ pub(crate) fn main() -> ExitCode {
             eprintln!("tlsbox: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TLSBOX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
     }
 }

@@ -1,102 +1,179 @@
-//! `tlsbox server`: accept TLS, each connection in its own box.
+//! `tlsbox server`: from flags to a listener spec and a checked server
+//! configuration (rebuilt on reload).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use tlsbox_host::{Engine, EngineConfig, Identity, ServerConfig, ServerOptions};
-use tokio::net::TcpListener;
+use base64::Engine as _;
+use tlsbox_host::keystore::Keystore;
+use tlsbox_host::{ClientAuth, Engine, PeerPolicy, ServerConfig, ServerOptions};
 
-use super::{identity, keysource, names, responder, ServerArgs};
+use super::{identity, keysource, Address, LimitArgs, ServerArgs};
+use crate::proxy::{self, forward_bounds, Limits, ListenerSpec, Role, TlsConfig, TlsState};
 
-pub(crate) async fn run(args: ServerArgs) -> Result<()> {
-    if !args.listen.ip().is_loopback() && !args.unsafe_listen {
-        bail!(
-            "refusing to listen on {} (not loopback) without --unsafe-listen",
-            args.listen
-        );
-    }
-    let (chain, keys) = match args.key.as_deref() {
-        Some(key) => keysource::load(args.cert.as_deref(), key, &args.pkcs11)?,
-        None => {
-            let dir = match args.state_dir {
-                Some(d) => d,
-                None => dirs::data_dir()
-                    .context("no data directory; pass --state-dir")?
-                    .join("tlsbox"),
-            };
-            let generated = identity::load_or_generate(&dir)?;
-            eprintln!(
-                "tlsbox: serving a generated certificate for localhost: {}",
-                generated.cert.display()
-            );
-            eprintln!(
-                "tlsbox: trust it with: curl --cacert {} https://localhost:{}/",
-                generated.ca_cert.display(),
-                args.listen.port()
-            );
-            let key = generated.key.to_string_lossy().into_owned();
-            keysource::load(Some(&generated.cert), &key, &args.pkcs11)?
-        }
+/// The listen address when none is given.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+
+/// Check the addresses (loopback unless told otherwise) and fix the role.
+pub(crate) async fn spec(args: &ServerArgs) -> Result<ListenerSpec> {
+    let listen = match &args.listen {
+        Some(a) => a.clone(),
+        None => DEFAULT_LISTEN.parse().map_err(anyhow::Error::msg)?,
     };
-    let engine = Engine::new(EngineConfig::default()).context("starting the engine")?;
-    let options = ServerOptions {
-        identity: Identity {
-            certificate_chain: chain,
-            key: keysource::KEY_NAME.into(),
-            schemes: vec![],
+    if !listen.is_local().await? && !args.unsafe_listen {
+        bail!("refusing to listen on {listen} (not loopback) without --unsafe-listen");
+    }
+    if let Some(target) = &args.target {
+        if !target.is_local().await? && !args.unsafe_target {
+            bail!("refusing to forward to {target} (not loopback or a UNIX socket) without --unsafe-target");
+        }
+    }
+    Ok(ListenerSpec {
+        listen,
+        limits: limits(&args.limits),
+        role: Role::Server {
+            target: args.target.clone(),
+            proxy_protocol_out: args.proxy_protocol,
+            proxy_protocol_in: args.proxy_protocol_in,
         },
+    })
+}
+
+/// The limits flags, with defaults.
+pub(crate) fn limits(args: &LimitArgs) -> Limits {
+    Limits {
+        max_conns: args.max_concurrent_conns.unwrap_or(proxy::DEFAULT_MAX_CONNS).max(1),
+        handshake_timeout: Duration::from_secs(args.handshake_timeout.unwrap_or(10)),
+        bounds: forward_bounds(
+            args.idle_timeout.filter(|s| *s > 0).map(Duration::from_secs),
+            args.max_conn_lifetime.filter(|s| *s > 0).map(Duration::from_secs),
+        ),
+    }
+}
+
+/// Read certificates, keys, CA bundle and allow-lists; check them in a box.
+pub(crate) fn build(
+    engine: &Engine,
+    args: &ServerArgs,
+    meter: &dyn Fn(Arc<dyn Keystore>) -> Arc<dyn Keystore>,
+) -> Result<TlsState> {
+    let loaded = if args.key.is_empty() {
+        if !args.cert.is_empty() {
+            bail!("--cert needs --key");
+        }
+        generated_identity(args)?
+    } else {
+        keysource::load_all(&args.cert, &args.key, &args.pkcs11)?
+    };
+    let (client_auth, peer_policy) = client_authentication(args)?;
+    let mut identities = loaded.identities.into_iter();
+    let identity = identities.next().context("no identity")?;
+    let sni_identities: Vec<_> = identities.collect();
+    let leaves = std::iter::once(&identity)
+        .chain(&sni_identities)
+        .filter_map(|i| i.certificate_chain.first().cloned())
+        .collect();
+    let options = ServerOptions {
+        identity,
+        sni_identities,
         alpn_protocols: args.protocol.alpn_protocols(),
         groups: args.protocol.groups.clone(),
+        versions: args.protocol.versions(),
+        client_auth,
+        peer_policy,
         ..Default::default()
     };
-    let config = ServerConfig::new(&engine, &options, keys).context("server configuration")?;
+    let config = ServerConfig::new(engine, &options, meter(loaded.keystore)).context("server configuration")?;
+    Ok(TlsState {
+        config: TlsConfig::Server(config),
+        leaves,
+        tokens: loaded.tokens,
+    })
+}
 
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, "tlsbox server ready");
-    let handshake_timeout = Duration::from_secs(args.handshake_timeout);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (tcp, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                };
-                let (engine, config) = (engine.clone(), config.clone());
-                tokio::spawn(async move {
-                    let accepted = tokio::time::timeout(handshake_timeout, tlsbox_host::stream::accept(&engine, &config, tcp)).await;
-                    let mut tls = match accepted {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            tracing::info!(%peer, error = %e, "handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::info!(%peer, "handshake timed out");
-                            return;
-                        }
-                    };
-                    let info = match tls.session_info() {
-                        Ok(info) => info,
-                        Err(e) => {
-                            tracing::warn!(%peer, error = %e, "session info");
-                            return;
-                        }
-                    };
-                    tracing::info!(%peer, "{}", names::summary(&info));
-                    if let Err(e) = responder::respond(&mut tls, &info).await {
-                        tracing::info!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("interrupted; stopping");
-                return Ok(());
-            }
-        }
+/// The zero-configuration identity: a local CA's certificate for localhost.
+fn generated_identity(args: &ServerArgs) -> Result<keysource::Loaded> {
+    let dir = match &args.state_dir {
+        Some(d) => d.clone(),
+        None => dirs::data_dir()
+            .context("no data directory; pass --state-dir")?
+            .join("tlsbox"),
+    };
+    let generated = identity::load_or_generate(&dir)?;
+    let port = match &args.listen {
+        Some(Address::Tcp(a)) => a.rsplit_once(':').map_or("8443", |(_, p)| p).to_string(),
+        Some(Address::Unix(_)) => "8443".into(),
+        None => "8443".into(),
+    };
+    eprintln!(
+        "tlsbox: serving a generated certificate for localhost: {}",
+        generated.cert.display()
+    );
+    eprintln!(
+        "tlsbox: trust it with: curl --cacert {} https://localhost:{port}/",
+        generated.ca_cert.display()
+    );
+    let key = generated.key.to_string_lossy().into_owned();
+    keysource::load_all(&[generated.cert], &[key], &args.pkcs11)
+}
+
+/// Client certificates: asked for when --cacert is given, and with
+/// --target only under an explicit policy (ghostunnel's safe default).
+fn client_authentication(args: &ServerArgs) -> Result<(ClientAuth, PeerPolicy)> {
+    let allow = &args.allow;
+    let policy = PeerPolicy {
+        common_names: allow.allow_cn.clone(),
+        organizational_units: allow.allow_ou.clone(),
+        dns_names: allow.allow_dns.clone(),
+        uris: allow.allow_uri.clone(),
+        spki_sha256: allow
+            .allow_spki_pin
+            .iter()
+            .map(|p| parse_pin(p))
+            .collect::<Result<_>>()?,
+    };
+    let explicit = allow.allow_all || !policy.is_open();
+    if args.disable_authentication {
+        return Ok((ClientAuth::None, PeerPolicy::default()));
     }
+    if args.target.is_some() && !explicit {
+        bail!(
+            "--target needs an explicit client policy: --cacert with --allow-all or an --allow-* rule \
+             (--allow-cn, --allow-ou, --allow-dns, --allow-uri, --allow-spki-pin), or --disable-authentication"
+        );
+    }
+    match &args.cacert {
+        Some(path) => Ok((ClientAuth::Required(keysource::read_chain(path)?), policy)),
+        None if explicit => bail!("--allow-* rules need --cacert: the CA bundle client certificates must chain to"),
+        None => Ok((ClientAuth::None, PeerPolicy::default())),
+    }
+}
+
+/// `sha256:HEX` or `sha256:BASE64` (of the DER SubjectPublicKeyInfo).
+pub(crate) fn parse_pin(pin: &str) -> Result<Vec<u8>> {
+    let Some(digest) = pin.strip_prefix("sha256:").or_else(|| pin.strip_prefix("sha256//")) else {
+        bail!("SPKI pin {pin:?}: expected sha256:HEX or sha256:BASE64");
+    };
+    let bytes = if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32)
+            .map(|i| {
+                digest
+                    .get(2 * i..2 * i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .context("bad hex")
+            })
+            .collect::<Result<Vec<u8>>>()?
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(digest)
+            .with_context(|| format!("SPKI pin {pin:?}: neither hex nor base64"))?
+    };
+    if bytes.len() != 32 {
+        bail!(
+            "SPKI pin {pin:?}: a SHA-256 digest has 32 bytes, this has {}",
+            bytes.len()
+        );
+    }
+    Ok(bytes)
 }

@@ -1,5 +1,5 @@
 //! Running the `tlsbox` binary in CLI tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::path::Path;
 use std::process::Command;
@@ -24,4 +24,189 @@ pub(crate) fn tlsbox_server(home: &Path, args: &[&str]) -> ServerProcess {
             .args(args),
         port,
     )
+}
+
+/// A `tlsbox` listener process whose log goes to a file the test can read.
+pub(crate) struct Proxy {
+    pub(crate) port: u16,
+    pub(crate) child: std::process::Child,
+    pub(crate) log: std::path::PathBuf,
+}
+
+impl Proxy {
+    /// `tlsbox <mode> --listen 127.0.0.1:<free port>` plus `args`, accepting.
+    pub(crate) fn start(home: &Path, mode: &str, args: &[&str]) -> Self {
+        let port = free_port();
+        let mut cmd = tlsbox(home);
+        cmd.args([mode, "--listen", &format!("127.0.0.1:{port}")]).args(args);
+        Self::spawn(home, cmd, port)
+    }
+
+    /// `tlsbox server` with the P-256 test certificate, forwarding to `target`.
+    pub(crate) fn server(home: &Path, target: &str, args: &[&str]) -> Self {
+        let (cert, key) = (pki("ecdsa-p256.pem"), pki("ecdsa-p256.key"));
+        let mut all = vec!["--target", target, "--cert", &cert, "--key", &key];
+        all.extend_from_slice(args);
+        Self::start(home, "server", &all)
+    }
+
+    /// Run `cmd` (which listens on `port`) with its log in `home`.
+    pub(crate) fn spawn(home: &Path, mut cmd: Command, port: u16) -> Self {
+        // One compiled box for all the proxy tests.
+        cmd.env("XDG_CACHE_HOME", concat!(env!("CARGO_TARGET_TMPDIR"), "/cache"));
+        let log = home.join(format!("tlsbox-{port}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let proxy = Self { port, child, log };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "not listening: {}", proxy.log());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        proxy
+    }
+
+    /// The log so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait until the log contains `needle` `count` times.
+    pub(crate) fn wait_for_log(&self, needle: &str, count: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.log().matches(needle).count() < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in the log: {}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Send a signal (`HUP`, `TERM`…) to the process.
+    pub(crate) fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How a test backend behaves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BackendMode {
+    /// Echo every byte; at end of stream write `<eof>` and close. A request
+    /// starting with `GET ` gets a small HTTP page instead.
+    Echo,
+    /// As `Echo`, but close after echoing the first line (for clients that
+    /// wait for the server to close, like `openssl s_client -quiet`).
+    EchoLine,
+    /// Write `bye` and close at once, reading nothing.
+    Greet,
+}
+
+/// A plaintext backend on loopback that records what reached it.
+pub(crate) struct Backend {
+    pub(crate) port: u16,
+    /// Connections accepted.
+    pub(crate) connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The first bytes (up to 512) of each connection.
+    pub(crate) received: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+/// The page the backend serves to `GET`.
+pub(crate) const BACKEND_PAGE: &str = "hello from the backend";
+
+impl Backend {
+    pub(crate) fn start(mode: BackendMode) -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, r) = (connections.clone(), received.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    if let BackendMode::Greet = mode {
+                        let _ = stream.write_all(b"bye\n");
+                        return;
+                    }
+                    let mut first = Vec::new();
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let slot = {
+                        let mut all = r.lock().unwrap();
+                        all.push(Vec::new());
+                        all.len() - 1
+                    };
+                    loop {
+                        let n = match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if first.len() < 512 {
+                            first.extend_from_slice(&buf[..n.min(512 - first.len())]);
+                            r.lock().unwrap()[slot] = first.clone();
+                        }
+                        if first.starts_with(b"GET ") {
+                            if first.windows(4).any(|w| w == b"\r\n\r\n") {
+                                let page = format!("<html><body><p>{BACKEND_PAGE}</p></body></html>");
+                                let _ = write!(
+                                    stream,
+                                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                                    page.len()
+                                );
+                                return;
+                            }
+                            continue;
+                        }
+                        if stream.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                        if matches!(mode, BackendMode::EchoLine) && buf[..n].contains(&b'\n') {
+                            return;
+                        }
+                    }
+                    let _ = stream.write_all(b"<eof>");
+                });
+            }
+        });
+        Self {
+            port,
+            connections,
+            received,
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub(crate) fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Connections accepted so far.
+    pub(crate) fn connection_count(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The test PKI's path as a string.
+pub(crate) fn pki(name: &str) -> String {
+    pki_path(name).to_string_lossy().into_owned()
 }

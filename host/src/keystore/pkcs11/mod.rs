@@ -390,6 +390,15 @@ impl Pkcs11Keystore {
         Ok(())
     }
 
+    /// Whether every token this keystore uses answers now (for health
+    /// checks): asks each for its token information.
+    pub fn tokens_reachable(&self) -> Result<(), Pkcs11Error> {
+        for token in &self.tokens {
+            token.ctx.get_token_info(token.slot)?;
+        }
+        Ok(())
+    }
+
     /// The DER certificate stored on the token beside the key `name`, if any.
     pub fn certificate(&self, name: &str) -> Option<Vec<u8>> {
         self.keys.get(name).and_then(|k| k.certificate.clone())

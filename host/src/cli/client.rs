@@ -1,0 +1,98 @@
+//! `tlsbox client`: from flags to a listener spec and a checked client
+//! configuration (rebuilt on reload).
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use tlsbox_host::keystore::software::SoftwareKeystore;
+use tlsbox_host::keystore::Keystore;
+use tlsbox_host::{ClientConfig, ClientOptions, Engine, PeerPolicy};
+
+use super::server::{limits, parse_pin};
+use super::{keysource, Address, ClientArgs};
+use crate::proxy::{ListenerSpec, Role, TlsConfig, TlsState};
+
+/// Check the listen address (loopback unless told otherwise).
+pub(crate) async fn spec(args: &ClientArgs) -> Result<ListenerSpec> {
+    let listen = args.listen.clone().context("client mode needs --listen")?;
+    let target: Address = args
+        .target
+        .as_deref()
+        .context("client mode needs --target HOST:PORT")?
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    if matches!(target, Address::Unix(_)) {
+        bail!("--target of client mode is a TLS server: HOST:PORT");
+    }
+    if !listen.is_local().await? && !args.unsafe_listen {
+        bail!("refusing to listen on {listen} (not loopback) without --unsafe-listen");
+    }
+    Ok(ListenerSpec {
+        listen,
+        limits: limits(&args.limits),
+        role: Role::Client { target },
+    })
+}
+
+/// Read trust anchors, client identity and verify rules; check them in a box.
+pub(crate) fn build(
+    engine: &Engine,
+    args: &ClientArgs,
+    meter: &dyn Fn(Arc<dyn Keystore>) -> Arc<dyn Keystore>,
+) -> Result<TlsState> {
+    let target: Address = args
+        .target
+        .as_deref()
+        .context("client mode needs --target HOST:PORT")?
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let server_name = match &args.override_server_name {
+        Some(name) => name.clone(),
+        None => target.host().context("--target has no host")?.to_string(),
+    };
+    let trust_anchors = match &args.cacert {
+        Some(path) => keysource::read_chain(path)?,
+        None => super::connect::system_roots()?,
+    };
+    let (identity, keystore, tokens): (_, Arc<dyn Keystore>, _) = match &args.key {
+        Some(key) => {
+            let certs: Vec<_> = args.cert.iter().cloned().collect();
+            let mut loaded = keysource::load_all(&certs, std::slice::from_ref(key), &args.pkcs11)?;
+            (loaded.identities.pop(), loaded.keystore, loaded.tokens)
+        }
+        None if args.cert.is_some() => bail!("--cert needs --key"),
+        None => (None, Arc::new(SoftwareKeystore::new()), vec![]),
+    };
+    let verify = &args.verify;
+    let peer_policy = PeerPolicy {
+        common_names: verify.verify_cn.clone(),
+        organizational_units: vec![],
+        dns_names: verify.verify_dns.clone(),
+        uris: verify.verify_uri.clone(),
+        spki_sha256: verify
+            .verify_spki_pin
+            .iter()
+            .map(|p| parse_pin(p))
+            .collect::<Result<_>>()?,
+    };
+    let leaves = identity
+        .iter()
+        .filter_map(|i| i.certificate_chain.first().cloned())
+        .collect();
+    let options = ClientOptions {
+        server_name,
+        trust_anchors,
+        identity,
+        alpn_protocols: args.protocol.alpn_protocols(),
+        groups: args.protocol.groups.clone(),
+        versions: args.protocol.versions(),
+        peer_policy,
+        ..Default::default()
+    };
+    let config = ClientConfig::new(engine, &options, meter(keystore)).context("client configuration")?;
+    Ok(TlsState {
+        config: TlsConfig::Client(config),
+        leaves,
+        tokens,
+    })
+}
