@@ -112,8 +112,9 @@ pub(crate) enum BackendMode {
     /// Echo every byte; at end of stream write `<eof>` and close. A request
     /// starting with `GET ` gets a small HTTP page instead.
     Echo,
-    /// As `Echo`, but close after echoing the first line (for clients that
-    /// wait for the server to close, like `openssl s_client -quiet`).
+    /// As `Echo`, but close after echoing a read that ends a line (for
+    /// clients that wait for the server to close, like `openssl s_client
+    /// -quiet`).
     EchoLine,
     /// Write `bye` and close at once, reading nothing.
     Greet,
@@ -150,6 +151,7 @@ impl Backend {
                         return;
                     }
                     let mut first = Vec::new();
+                    let mut head = Vec::new();
                     let mut buf = vec![0u8; 64 * 1024];
                     let slot = {
                         let mut all = r.lock().unwrap();
@@ -166,7 +168,8 @@ impl Backend {
                             r.lock().unwrap()[slot] = first.clone();
                         }
                         if first.starts_with(b"GET ") {
-                            if first.windows(4).any(|w| w == b"\r\n\r\n") {
+                            head.extend_from_slice(&buf[..n]);
+                            if head.windows(4).any(|w| w == b"\r\n\r\n") {
                                 let page = format!("<html><body><p>{BACKEND_PAGE}</p></body></html>");
                                 let _ = write!(
                                     stream,
@@ -180,7 +183,7 @@ impl Backend {
                         if stream.write_all(&buf[..n]).is_err() {
                             return;
                         }
-                        if matches!(mode, BackendMode::EchoLine) && buf[..n].contains(&b'\n') {
+                        if matches!(mode, BackendMode::EchoLine) && buf[..n].ends_with(b"\n") {
                             return;
                         }
                     }
