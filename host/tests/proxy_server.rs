@@ -297,3 +297,44 @@ fn sni_picks_the_certificate_and_alpn_is_negotiated() {
     );
     assert!(default.contains("ALPN protocol: h2"), "{default}");
 }
+
+#[test]
+fn unix_sockets_on_both_sides() {
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let home = tempfile::tempdir().unwrap();
+    let backend_path = home.path().join("backend.sock");
+    let backend = UnixListener::bind(&backend_path).unwrap();
+    std::thread::spawn(move || {
+        for stream in backend.incoming() {
+            let mut stream = stream.unwrap();
+            let mut line = [0u8; 64];
+            let n = stream.read(&mut line).unwrap();
+            stream.write_all(b"unix backend got: ").unwrap();
+            stream.write_all(&line[..n]).unwrap();
+        }
+    });
+    let server = Proxy::server(
+        home.path(),
+        &format!("unix:{}", backend_path.display()),
+        &["--disable-authentication"],
+    );
+    // The client listens on a UNIX socket; its status port says when it is up.
+    let client_path = home.path().join("client.sock");
+    let status_port = free_port();
+    let mut cmd = tlsbox(home.path());
+    cmd.args(["client", "--listen", &format!("unix:{}", client_path.display())])
+        .args([
+            "--target",
+            &format!("localhost:{}", server.port),
+            "--cacert",
+            &pki("ca.pem"),
+        ])
+        .args(["--status", &format!("127.0.0.1:{status_port}")]);
+    let _client = Proxy::spawn(home.path(), cmd, status_port);
+    let mut conn = UnixStream::connect(&client_path).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    conn.write_all(b"over unix\n").unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "unix backend got: over unix\n");
+}
