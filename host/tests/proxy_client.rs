@@ -23,19 +23,6 @@ fn exchange(port: u16, line: &str) -> String {
     String::from_utf8_lossy(&back).into_owned()
 }
 
-fn http_get(port: u16, path: &str) -> String {
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        conn,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    conn.read_to_string(&mut response).unwrap();
-    response
-}
-
 fn openssl_stdout(args: &[&str]) -> String {
     let out = Command::new("sh").arg("-c").arg(args.join(" ")).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
@@ -210,27 +197,10 @@ fn chromium_loads_a_page_through_the_proxy() {
         &pki("ecdsa-p256.pem"),
         "-pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
     ]);
-    let profile = home.path().join("chromium-profile");
-    let out = run(
-        Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-            ])
-            .args([
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(format!("--ignore-certificate-errors-spki-list={spki}"))
-            .arg("--dump-dom")
-            .arg(format!("https://localhost:{}/", server.port)),
-        b"",
-        Duration::from_secs(60),
+    let out = chromium_dump_dom(
+        home.path(),
+        &[format!("--ignore-certificate-errors-spki-list={spki}")],
+        &format!("https://localhost:{}/", server.port),
     );
     let page = String::from_utf8_lossy(&out.stdout);
     assert!(page.contains(BACKEND_PAGE), "{}\n{}", text(&out), server.log());

@@ -79,20 +79,6 @@ fn sighup_reloads_certificates_without_dropping_live_connections() {
     echo(&mut live, "after a failed reload\n");
 }
 
-fn http_get(port: u16, path: &str) -> String {
-    let mut conn = connect(port);
-    write!(
-        conn,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    conn.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_string()
-}
-
 fn metric(scrape: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
     scrape
         .samples

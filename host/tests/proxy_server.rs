@@ -39,6 +39,18 @@ fn tlsbox_client(home: &std::path::Path, server_port: u16, args: &[&str]) -> Pro
     Proxy::start(home, "client", &all)
 }
 
+/// `tlsbox connect localhost:<port>` with an empty stdin, trusting the
+/// test CA; it fails on a transport closed without close_notify.
+fn tlsbox_connect(home: &std::path::Path, port: u16) -> std::process::Output {
+    run(
+        tlsbox(home)
+            .args(["connect", &format!("localhost:{port}"), "--ca"])
+            .arg(pki_path("ca.pem")),
+        b"",
+        Duration::from_secs(30),
+    )
+}
+
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 % 251) as u8).collect()
 }
@@ -113,14 +125,7 @@ fn a_backend_that_closes_first_ends_the_client_cleanly() {
     let home = tempfile::tempdir().unwrap();
     let backend = Backend::start(BackendMode::Greet);
     let server = Proxy::server(home.path(), &backend.address(), &["--disable-authentication"]);
-    // `tlsbox connect` fails on a transport closed without close_notify.
-    let out = run(
-        tlsbox(home.path())
-            .args(["connect", &format!("localhost:{}", server.port), "--ca"])
-            .arg(pki_path("ca.pem")),
-        b"",
-        Duration::from_secs(30),
-    );
+    let out = tlsbox_connect(home.path(), server.port);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "bye\n");
 }
@@ -130,13 +135,7 @@ fn a_missing_backend_gets_a_clean_close_and_the_proxy_recovers() {
     let home = tempfile::tempdir().unwrap();
     let port = free_port();
     let server = Proxy::server(home.path(), &format!("127.0.0.1:{port}"), &["--disable-authentication"]);
-    let out = run(
-        tlsbox(home.path())
-            .args(["connect", &format!("localhost:{}", server.port), "--ca"])
-            .arg(pki_path("ca.pem")),
-        b"",
-        Duration::from_secs(30),
-    );
+    let out = tlsbox_connect(home.path(), server.port);
     // A close_notify, no data: `connect` ends cleanly with nothing.
     assert!(out.status.success(), "{}", text(&out));
     assert!(out.stdout.is_empty());
@@ -148,13 +147,7 @@ fn a_missing_backend_gets_a_clean_close_and_the_proxy_recovers() {
             let _ = s.write_all(b"back\n");
         }
     });
-    let out = run(
-        tlsbox(home.path())
-            .args(["connect", &format!("localhost:{}", server.port), "--ca"])
-            .arg(pki_path("ca.pem")),
-        b"",
-        Duration::from_secs(30),
-    );
+    let out = tlsbox_connect(home.path(), server.port);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "back\n", "{}", text(&out));
 }
 

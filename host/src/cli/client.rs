@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use tlsbox_host::keystore::software::SoftwareKeystore;
 use tlsbox_host::keystore::Keystore;
 use tlsbox_host::{ClientConfig, ClientOptions, Engine, PeerPolicy};
 
@@ -15,12 +14,7 @@ use crate::proxy::{ListenerSpec, Role, TlsConfig, TlsState};
 /// Check the listen address (loopback unless told otherwise).
 pub(crate) async fn spec(args: &ClientArgs) -> Result<ListenerSpec> {
     let listen = args.listen.clone().context("client mode needs --listen")?;
-    let target: Address = args
-        .target
-        .as_deref()
-        .context("client mode needs --target HOST:PORT")?
-        .parse()
-        .map_err(anyhow::Error::msg)?;
+    let target = target(args)?;
     if matches!(target, Address::Unix(_)) {
         bail!("--target of client mode is a TLS server: HOST:PORT");
     }
@@ -34,18 +28,21 @@ pub(crate) async fn spec(args: &ClientArgs) -> Result<ListenerSpec> {
     })
 }
 
+fn target(args: &ClientArgs) -> Result<Address> {
+    args.target
+        .as_deref()
+        .context("client mode needs --target HOST:PORT")?
+        .parse()
+        .map_err(anyhow::Error::msg)
+}
+
 /// Read trust anchors, client identity and verify rules; check them in a box.
 pub(crate) fn build(
     engine: &Engine,
     args: &ClientArgs,
     meter: &dyn Fn(Arc<dyn Keystore>) -> Arc<dyn Keystore>,
 ) -> Result<TlsState> {
-    let target: Address = args
-        .target
-        .as_deref()
-        .context("client mode needs --target HOST:PORT")?
-        .parse()
-        .map_err(anyhow::Error::msg)?;
+    let target = target(args)?;
     let server_name = match &args.override_server_name {
         Some(name) => name.clone(),
         None => target.host().context("--target has no host")?.to_string(),
@@ -54,15 +51,8 @@ pub(crate) fn build(
         Some(path) => keysource::read_chain(path)?,
         None => super::connect::system_roots()?,
     };
-    let (identity, keystore, tokens): (_, Arc<dyn Keystore>, _) = match &args.key {
-        Some(key) => {
-            let certs: Vec<_> = args.cert.iter().cloned().collect();
-            let mut loaded = keysource::load_all(&certs, std::slice::from_ref(key), &args.pkcs11)?;
-            (loaded.identities.pop(), loaded.keystore, loaded.tokens)
-        }
-        None if args.cert.is_some() => bail!("--cert needs --key"),
-        None => (None, Arc::new(SoftwareKeystore::new()), vec![]),
-    };
+    let client = keysource::load_client(args.cert.as_ref(), args.key.as_ref(), &args.pkcs11)?;
+    let identity = client.identities.into_iter().next();
     let verify = &args.verify;
     let peer_policy = PeerPolicy {
         common_names: verify.verify_cn.clone(),
@@ -89,10 +79,10 @@ pub(crate) fn build(
         peer_policy,
         ..Default::default()
     };
-    let config = ClientConfig::new(engine, &options, meter(keystore)).context("client configuration")?;
+    let config = ClientConfig::new(engine, &options, meter(client.keystore)).context("client configuration")?;
     Ok(TlsState {
         config: TlsConfig::Client(config),
         leaves,
-        tokens,
+        tokens: client.tokens,
     })
 }

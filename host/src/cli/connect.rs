@@ -1,31 +1,23 @@
 //! `tlsbox connect`: a one-shot client, like `openssl s_client`.
 
-use std::sync::Arc;
-
 use anyhow::{bail, Context, Result};
-use tlsbox_host::keystore::software::SoftwareKeystore;
 use tlsbox_host::{ClientConfig, ClientOptions, Engine, EngineConfig};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::keysource::{self, read_chain};
-use super::{names, ConnectArgs};
+use super::{names, Address, ConnectArgs};
 
 pub(crate) async fn run(args: ConnectArgs) -> Result<()> {
-    let host = host_of(&args.address)?;
+    let address: Address = args.address.parse().map_err(anyhow::Error::msg)?;
+    let host = address.host().context("expected HOST:PORT")?;
     let server_name = args.servername.clone().unwrap_or_else(|| host.to_string());
     let trust_anchors = match &args.ca {
         Some(path) => read_chain(path)?,
         None => system_roots()?,
     };
-    let (identity, keys): (_, Arc<dyn tlsbox_host::keystore::Keystore>) = match &args.key {
-        Some(key) => {
-            let certs: Vec<_> = args.cert.iter().cloned().collect();
-            let mut loaded = keysource::load_all(&certs, std::slice::from_ref(key), &args.pkcs11)?;
-            (loaded.identities.pop(), loaded.keystore)
-        }
-        None => (None, Arc::new(SoftwareKeystore::new())),
-    };
+    let client = keysource::load_client(args.cert.as_ref(), args.key.as_ref(), &args.pkcs11)?;
+    let (identity, keys) = (client.identities.into_iter().next(), client.keystore);
     let options = ClientOptions {
         server_name,
         trust_anchors,
@@ -70,15 +62,6 @@ pub(crate) async fn run(args: ConnectArgs) -> Result<()> {
     }
     copied.context("reading from the peer")?;
     Ok(())
-}
-
-/// HOST of HOST:PORT (IPv6 in brackets allowed).
-fn host_of(address: &str) -> Result<&str> {
-    let (host, port) = address.rsplit_once(':').context("expected HOST:PORT")?;
-    if port.parse::<u16>().is_err() {
-        bail!("bad port in {address:?}");
-    }
-    Ok(host.trim_start_matches('[').trim_end_matches(']'))
 }
 
 pub(crate) fn system_roots() -> Result<Vec<Vec<u8>>> {

@@ -85,6 +85,20 @@ pub(crate) struct Loaded {
     pub(crate) tokens: Vec<Arc<Pkcs11Keystore>>,
 }
 
+/// A client's optional identity (for mutual TLS): one `--cert`/`--key`
+/// pair, or none and an empty keystore.
+pub(crate) fn load_client(cert: Option<&PathBuf>, key: Option<&String>, p11: &Pkcs11Args) -> Result<Loaded> {
+    match key {
+        Some(key) => load_all(&Vec::from_iter(cert.cloned()), std::slice::from_ref(key), p11),
+        None if cert.is_some() => bail!("--cert needs --key"),
+        None => Ok(Loaded {
+            identities: vec![],
+            keystore: Arc::new(SoftwareKeystore::new()),
+            tokens: vec![],
+        }),
+    }
+}
+
 /// Load identities from paired `certs` and `keys` (the n-th certificate
 /// goes with the n-th key). With no certificates at all, every key must be
 /// a `pkcs11:` URI whose token stores the certificate beside it.

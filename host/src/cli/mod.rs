@@ -65,12 +65,21 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, value_enum)]
     pub(crate) log_format: Option<LogFormat>,
     /// Seconds live connections get to finish after SIGTERM/SIGINT [default: 30].
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = seconds())]
     pub(crate) shutdown_timeout: Option<u64>,
     /// Reload certificates, CA bundles and allow-lists every this many
     /// seconds (as on SIGHUP).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = seconds())]
     pub(crate) timed_reload: Option<u64>,
+}
+
+/// The most connections one listener may serve at once (each is a box).
+const MAX_CONNS: i64 = 65_536;
+
+/// Durations in seconds, up to a year: long enough for any timeout, short
+/// enough that no deadline overflows.
+fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=365 * 24 * 3600)
 }
 
 /// How log lines look.
@@ -181,16 +190,16 @@ pub(crate) struct VerifyArgs {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct LimitArgs {
     /// Connections served at once; more are closed at accept [default: 512].
-    #[arg(long)]
-    pub(crate) max_concurrent_conns: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_CONNS))]
+    pub(crate) max_concurrent_conns: Option<u32>,
     /// Seconds a peer has to complete the TLS handshake [default: 10].
-    #[arg(long)]
+    #[arg(long, value_parser = seconds())]
     pub(crate) handshake_timeout: Option<u64>,
     /// Close a connection after this many seconds with no data either way.
-    #[arg(long)]
+    #[arg(long, value_parser = seconds())]
     pub(crate) idle_timeout: Option<u64>,
     /// Close a connection this many seconds after it opened.
-    #[arg(long)]
+    #[arg(long, value_parser = seconds())]
     pub(crate) max_conn_lifetime: Option<u64>,
 }
 

@@ -43,7 +43,10 @@ pub(crate) async fn spec(args: &ServerArgs) -> Result<ListenerSpec> {
 /// The limits flags, with defaults.
 pub(crate) fn limits(args: &LimitArgs) -> Limits {
     Limits {
-        max_conns: args.max_concurrent_conns.unwrap_or(proxy::DEFAULT_MAX_CONNS).max(1),
+        max_conns: args
+            .max_concurrent_conns
+            .map_or(proxy::DEFAULT_MAX_CONNS, |n| n as usize)
+            .max(1),
         handshake_timeout: Duration::from_secs(args.handshake_timeout.unwrap_or(10)),
         bounds: forward_bounds(
             args.idle_timeout.filter(|s| *s > 0).map(Duration::from_secs),

@@ -213,3 +213,47 @@ impl Backend {
 pub(crate) fn pki(name: &str) -> String {
     pki_path(name).to_string_lossy().into_owned()
 }
+
+/// The body of `GET path` on a plain-HTTP port (the status endpoint),
+/// asserting a 200.
+pub(crate) fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}
+
+/// Headless Chromium's DOM of `url`, with the flags this machine needs (no
+/// network, no session bus) and a fresh profile under `home`, plus `extra`.
+pub(crate) fn chromium_dump_dom(home: &Path, extra: &[String], url: &str) -> std::process::Output {
+    let profile = home.join("chromium-profile");
+    run(
+        Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+            ])
+            .args([
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .args(["--dump-dom", url]),
+        b"",
+        std::time::Duration::from_secs(60),
+    )
+}
