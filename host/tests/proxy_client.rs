@@ -48,6 +48,7 @@ fn the_client_verifies_the_server_with_its_rules() {
         (vec!["--verify-cn", "localhost"], true),
         (vec!["--verify-cn", "someone-else"], false),
         (vec!["--verify-dns", "localhost"], true),
+        (vec!["--verify-ou", "tests"], false),
         (vec!["--verify-uri", "spiffe://tlsbox.test/**"], false),
         (vec!["--verify-spki-pin", &format!("sha256:{pin}")], true),
         (vec!["--verify-spki-pin", &other_pin], false),

@@ -56,7 +56,7 @@ pub(crate) fn build(
     let verify = &args.verify;
     let peer_policy = PeerPolicy {
         common_names: verify.verify_cn.clone(),
-        organizational_units: vec![],
+        organizational_units: verify.verify_ou.clone(),
         dns_names: verify.verify_dns.clone(),
         uris: verify.verify_uri.clone(),
         spki_sha256: verify

@@ -175,6 +175,9 @@ pub(crate) struct VerifyArgs {
     /// Require this subject common name (repeatable; any one matches).
     #[arg(long)]
     pub(crate) verify_cn: Vec<String>,
+    /// Require this subject organizational unit (repeatable).
+    #[arg(long)]
+    pub(crate) verify_ou: Vec<String>,
     /// Require this DNS subject alternative name (repeatable).
     #[arg(long)]
     pub(crate) verify_dns: Vec<String>,
