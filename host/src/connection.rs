@@ -148,6 +148,9 @@ impl Connection {
             return Err(Error::Trap(reason.clone()));
         }
         let api = self.box_.tlsbox_tls_tls().connection();
+        // Each call gets its own deadline, counted from now.
+        let ticks = self.store.data().call_ticks;
+        self.store.set_epoch_deadline(ticks);
         match f(api, &mut self.store, self.conn) {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -222,6 +225,14 @@ impl Connection {
     pub fn session_info(&mut self) -> Result<SessionInfo, Error> {
         let i = self.call(|api, store, conn| api.call_session_info(store, conn))?;
         Ok(convert::session_info(i))
+    }
+
+    /// Fault injection for containment tests: the next call into this box
+    /// finds its deadline already passed and traps, as a box stuck in a
+    /// loop would.
+    #[doc(hidden)]
+    pub fn expire_deadline_for_tests(&mut self) {
+        self.store.data_mut().call_ticks = 0;
     }
 
     fn misbehaved(&mut self, what: &str) -> Error {

@@ -2,6 +2,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -29,7 +30,14 @@ pub struct EngineConfig {
     /// A fixed wall-clock time for every box, instead of the system clock
     /// (tests of certificate validity).
     pub fixed_time: Option<SystemTime>,
+    /// Longest one call into a box may take (its guest code and the
+    /// keystore signature it may wait for). A box past it is interrupted
+    /// and traps, which ends its connection only.
+    pub call_deadline: Duration,
 }
+
+/// How often the engine's epoch advances: the resolution of call deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -38,6 +46,7 @@ impl Default for EngineConfig {
             max_memory_bytes: 16 << 20,
             cache_dir: dirs::cache_dir().map(|d| d.join("tlsbox")),
             fixed_time: None,
+            call_deadline: Duration::from_secs(5),
         }
     }
 }
@@ -49,6 +58,18 @@ pub(crate) struct HostState {
     table: ResourceTable,
     limits: StoreLimits,
     pub(crate) keystore: Arc<dyn Keystore>,
+    /// Epoch ticks each call into the box may run for.
+    pub(crate) call_ticks: u64,
+    _live: LiveBox,
+}
+
+/// Counts a box as live from instantiation until its store is dropped.
+struct LiveBox(Arc<AtomicUsize>);
+
+impl Drop for LiveBox {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl WasiView for HostState {
@@ -71,6 +92,32 @@ struct EngineInner {
     pre: TlsboxPre<HostState>,
     config: EngineConfig,
     from_cache: bool,
+    live: Arc<AtomicUsize>,
+    /// Tells the epoch ticker thread to stop.
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Drop for EngineInner {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Advance the engine's epoch every tick until told to stop, so that a
+/// box stuck in a loop reaches its deadline.
+fn start_epoch_ticker(engine: wasmtime::Engine) -> Result<Arc<AtomicBool>, Error> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    std::thread::Builder::new()
+        .name("tlsbox-epoch".into())
+        .spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .map_err(|e| Error::Engine(format!("starting the epoch ticker: {e}")))?;
+    Ok(stop)
 }
 
 impl std::fmt::Debug for Engine {
@@ -109,6 +156,9 @@ impl Engine {
         let mut wasm = wasmtime::Config::new();
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
             .wasm_component_model(true)
+            // Deadlines per call: cheaper than fuel, and they also bound
+            // the time a box waits on a slow keystore.
+            .epoch_interruption(true)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = wasmtime::Engine::new(&wasm).map_err(Error::engine)?;
         let (component, from_cache) = load_component(&engine, GUEST_COMPONENT, config.cache_dir.as_deref())?;
@@ -118,12 +168,15 @@ impl Engine {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::engine)?;
         Tlsbox::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s).map_err(Error::engine)?;
         let pre = TlsboxPre::new(linker.instantiate_pre(&component).map_err(Error::engine)?).map_err(Error::engine)?;
+        let stop_ticker = start_epoch_ticker(engine.clone())?;
         Ok(Self {
             inner: Arc::new(EngineInner {
                 engine,
                 pre,
                 config,
                 from_cache,
+                live: Arc::new(AtomicUsize::new(0)),
+                stop_ticker,
             }),
         })
     }
@@ -132,6 +185,12 @@ impl Engine {
     /// being compiled by this engine.
     pub fn compiled_from_cache(&self) -> bool {
         self.inner.from_cache
+    }
+
+    /// Boxes alive now: one per open connection or configuration check.
+    /// Returns to its level when connections close (a leak check).
+    pub fn live_boxes(&self) -> usize {
+        self.inner.live.load(Ordering::Relaxed)
     }
 
     /// A fresh box: a store with its own memory, and the instance in it.
@@ -149,9 +208,16 @@ impl Engine {
                 .trap_on_grow_failure(true)
                 .build(),
             keystore,
+            call_ticks: ticks(self.inner.config.call_deadline),
+            _live: {
+                self.inner.live.fetch_add(1, Ordering::Relaxed);
+                LiveBox(self.inner.live.clone())
+            },
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(store.data().call_ticks);
         // Failing here means no free slot in the pool (or a broken
         // component): an engine condition, not this connection's doing.
         let instance = self
@@ -161,6 +227,13 @@ impl Engine {
             .map_err(|e| Error::Engine(format!("starting a box: {e:#}")))?;
         Ok((store, instance))
     }
+}
+
+/// A deadline in epoch ticks, at least one.
+fn ticks(deadline: Duration) -> u64 {
+    u64::try_from(deadline.as_millis() / EPOCH_TICK.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 /// Compile `wasm`, or load the machine code a previous run cached for this

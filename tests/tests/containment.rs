@@ -1,0 +1,101 @@
+//! Containment: a box that overruns its call deadline (stuck in a loop, or
+//! waiting on a keystore that does not answer) traps, and that ends its own
+//! connection only; boxes are counted, so a leak would show.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tlsbox_core::keystore::{KeyInfo, Keystore, KeystoreError};
+use tlsbox_core::rustls::SignatureScheme;
+use tlsbox_host::{Engine, EngineConfig, Error, ServerConfig};
+use tlsbox_tests::*;
+
+/// An engine of this test's own, so that its box count is its own.
+fn own_engine(call_deadline: Duration) -> Engine {
+    Engine::new(EngineConfig {
+        max_instances: 128,
+        call_deadline,
+        ..EngineConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_trap_ends_one_connection_while_a_hundred_others_keep_moving() {
+    let engine = own_engine(Duration::from_secs(5));
+    let keys = keystore();
+    let config = ServerConfig::new(&engine, &server_options("ecdsa-p256"), keys.clone()).unwrap();
+    assert_eq!(engine.live_boxes(), 0, "the configuration check left a box behind");
+    let mut pairs: Vec<_> = (0..101)
+        .map(|_| {
+            let mut server = engine.new_server(&config).unwrap();
+            let mut client = native_client(&client_options(), keys.clone());
+            handshake(&mut client, &mut server).unwrap();
+            (client, server)
+        })
+        .collect();
+    assert_eq!(engine.live_boxes(), 101);
+
+    let (mut client, mut victim) = pairs.pop().unwrap();
+    victim.expire_deadline_for_tests();
+    let err = transfer(&mut client, &mut victim, b"into a stuck box").unwrap_err();
+    assert!(matches!(err, Error::Trap(_)), "{err:?}");
+    // Poisoned for good: every later call says so, none reaches the box.
+    assert!(matches!(victim.status(), Err(Error::Trap(_))));
+    assert!(matches!(victim.read_plaintext(10), Err(Error::Trap(_))));
+
+    let data = pattern(32 * 1024);
+    for (client, server) in &mut pairs {
+        assert_eq!(transfer(client, server, &data).unwrap(), data);
+        assert_eq!(transfer(server, client, &data).unwrap(), data);
+    }
+    drop(victim);
+    assert_eq!(engine.live_boxes(), 100);
+    drop(pairs);
+    assert_eq!(engine.live_boxes(), 0, "boxes leaked");
+}
+
+/// Signs, after keeping the box waiting.
+struct SlowKeystore {
+    inner: Arc<dyn Keystore>,
+    delay: Duration,
+}
+
+impl Keystore for SlowKeystore {
+    fn describe_key(&self, key: &str) -> Result<KeyInfo, KeystoreError> {
+        self.inner.describe_key(key)
+    }
+
+    fn sign(&self, key: &str, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, KeystoreError> {
+        std::thread::sleep(self.delay);
+        self.inner.sign(key, scheme, message)
+    }
+}
+
+#[test]
+fn a_call_past_its_deadline_traps_and_the_engine_serves_on() {
+    let engine = own_engine(Duration::from_millis(100));
+    let slow = Arc::new(SlowKeystore {
+        inner: keystore(),
+        delay: Duration::from_millis(400),
+    });
+    let config = ServerConfig::new(&engine, &server_options("ecdsa-p256"), slow).unwrap();
+    let mut server = engine.new_server(&config).unwrap();
+    let mut client = native_client(&client_options(), keystore());
+    let err = handshake(&mut client, &mut server).unwrap_err();
+    assert!(
+        matches!(err, Error::Trap(ref why) if why.contains("interrupt")),
+        "{err:?}"
+    );
+    drop(server);
+
+    // The same engine, a keystore that answers in time: business as usual.
+    let config = ServerConfig::new(&engine, &server_options("ecdsa-p256"), keystore()).unwrap();
+    let mut server = engine.new_server(&config).unwrap();
+    let mut client = native_client(&client_options(), keystore());
+    handshake(&mut client, &mut server).unwrap();
+    assert_eq!(transfer(&mut client, &mut server, b"on time").unwrap(), b"on time");
+    drop(server);
+    assert_eq!(engine.live_boxes(), 0);
+}
