@@ -195,6 +195,13 @@ pub(crate) struct LimitArgs {
     /// Connections served at once; more are closed at accept [default: 512].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_CONNS))]
     pub(crate) max_concurrent_conns: Option<u32>,
+    /// Handshakes under way at once; more wait (within their timeout) [default: 64].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_CONNS))]
+    pub(crate) max_concurrent_handshakes: Option<u32>,
+    /// Signatures waiting on or running in the keystore at once; past it a
+    /// handshake fails at once instead of queueing on the token [default: 32].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_CONNS))]
+    pub(crate) max_queued_signatures: Option<u32>,
     /// Seconds a peer has to complete the TLS handshake [default: 10].
     #[arg(long, value_parser = seconds())]
     pub(crate) handshake_timeout: Option<u64>,

@@ -47,6 +47,8 @@ pub(crate) fn limits(args: &LimitArgs) -> Limits {
             .max_concurrent_conns
             .map_or(proxy::DEFAULT_MAX_CONNS, |n| n as usize)
             .max(1),
+        max_handshakes: args.max_concurrent_handshakes.map_or(64, |n| n as usize).max(1),
+        max_signatures: args.max_queued_signatures.map_or(32, |n| n as usize).max(1),
         handshake_timeout: Duration::from_secs(args.handshake_timeout.unwrap_or(10)),
         bounds: forward_bounds(
             args.idle_timeout.filter(|s| *s > 0).map(Duration::from_secs),

@@ -6,6 +6,7 @@
 //! cross it. [`software::SoftwareKeystore`] holds keys from PEM files; the
 //! PKCS#11 keystore slots in behind the same trait.
 
+pub mod bounded;
 pub mod pkcs11;
 pub mod policy;
 pub mod software;

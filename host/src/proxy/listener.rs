@@ -196,6 +196,8 @@ async fn server_connection(
                 Err(e) => return Err(Failure::ProxyHeader(e)),
             }
         }
+        // Held for the handshake only: handshakes are what cost the keystore.
+        let _turn = listening.handshakes.acquire().await.map_err(|_| Failure::Closing)?;
         tlsbox_host::stream::accept(&shared.engine, config, io)
             .await
             .map_err(Failure::Tls)
@@ -264,6 +266,7 @@ async fn client_connection(
     };
     let start = Instant::now();
     let handshake = async {
+        let _turn = listening.handshakes.acquire().await.map_err(|_| Failure::Closing)?;
         let tcp = connect(target).await.map_err(Failure::Target)?;
         tlsbox_host::stream::connect(&shared.engine, config, tcp)
             .await
@@ -286,6 +289,8 @@ enum Failure {
     ProxyHeader(anyhow::Error),
     Target(anyhow::Error),
     Tls(Error),
+    /// The listener is going away.
+    Closing,
 }
 
 /// Count and log the handshake's outcome; the stream if it succeeded.
@@ -323,6 +328,10 @@ fn handshake_done<T>(
         Ok(Err(Failure::ProxyHeader(e))) => {
             failed("proxy_header");
             tracing::info!(%peer, error = format!("{e:#}"), "bad PROXY header");
+            None
+        }
+        Ok(Err(Failure::Closing)) => {
+            failed("closing");
             None
         }
         Ok(Err(Failure::Target(e))) => {

@@ -19,6 +19,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use tlsbox_host::keystore::bounded::BoundedKeystore;
 use tlsbox_host::keystore::pkcs11::Pkcs11Keystore;
 use tlsbox_host::keystore::Keystore;
 use tlsbox_host::{ClientConfig, Engine, EngineConfig, ServerConfig};
@@ -67,6 +68,10 @@ impl Role {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_conns: usize,
+    /// Handshakes under way at once (they are what costs the keystore).
+    pub(crate) max_handshakes: usize,
+    /// Signatures in the keystore at once, per listener.
+    pub(crate) max_signatures: usize,
     pub(crate) handshake_timeout: Duration,
     pub(crate) bounds: forward::Bounds,
 }
@@ -92,6 +97,8 @@ pub(crate) struct TlsState {
 pub(crate) struct Listening {
     pub(crate) spec: ListenerSpec,
     state: RwLock<Arc<TlsState>>,
+    /// Permits for handshakes under way.
+    pub(crate) handshakes: Arc<tokio::sync::Semaphore>,
 }
 
 impl Listening {
@@ -136,10 +143,11 @@ pub(crate) fn forward_bounds(idle: Option<Duration>, lifetime: Option<Duration>)
 }
 
 /// Build a listener's TLS state from its arguments.
-fn build(engine: &Engine, args: &ListenerArgs, metrics: &Arc<Metrics>) -> Result<TlsState> {
+fn build(engine: &Engine, args: &ListenerArgs, limits: &Limits, metrics: &Arc<Metrics>) -> Result<TlsState> {
+    let max_signatures = limits.max_signatures;
     let meter = |inner: Arc<dyn Keystore>| -> Arc<dyn Keystore> {
         Arc::new(MeteredKeystore {
-            inner,
+            inner: Arc::new(BoundedKeystore::new(inner, max_signatures)),
             metrics: metrics.clone(),
         })
     };
@@ -167,8 +175,10 @@ pub(crate) async fn run(plan: Plan) -> Result<()> {
     let metrics = Arc::new(Metrics::new());
     let mut listeners = vec![];
     for (spec, args) in specs.into_iter().zip(&plan.listeners) {
-        let state = build(&engine, args, &metrics).with_context(|| format!("{} {}", spec.role.name(), spec.listen))?;
+        let state = build(&engine, args, &spec.limits, &metrics)
+            .with_context(|| format!("{} {}", spec.role.name(), spec.listen))?;
         listeners.push(Listening {
+            handshakes: Arc::new(tokio::sync::Semaphore::new(spec.limits.max_handshakes)),
             spec,
             state: RwLock::new(Arc::new(state)),
         });
@@ -299,7 +309,8 @@ fn rebuild(shared: &Shared) -> Result<Vec<TlsState>> {
         if !same_role {
             bail!("{name}: the listener's role changed: restart to apply");
         }
-        states.push(build(&shared.engine, args, &shared.metrics).with_context(|| name.clone())?);
+        states
+            .push(build(&shared.engine, args, &listening.spec.limits, &shared.metrics).with_context(|| name.clone())?);
     }
     Ok(states)
 }

@@ -87,11 +87,15 @@ pub(crate) async fn serve(address: &Address, shared: Arc<Shared>, mut shutdown: 
 
 async fn answer(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, content_type, body) = match req.uri().path() {
-        "/_metrics" => (
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            shared.metrics.encode(),
-        ),
+        "/_metrics" => {
+            let live = i64::try_from(shared.engine.live_boxes()).unwrap_or(i64::MAX);
+            shared.metrics.live_boxes.set(live);
+            (
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                shared.metrics.encode(),
+            )
+        }
         "/_status" => {
             let status = tokio::task::spawn_blocking(move || status(&shared)).await;
             match status.ok().and_then(|s| serde_json::to_string_pretty(&s).ok()) {

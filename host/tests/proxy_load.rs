@@ -1,0 +1,246 @@
+//! Load, bounded: 2,000 sequential and 200 concurrent handshakes against
+//! `tlsbox server` with a SoftHSM2 key, then 500 idle connections held for
+//! 30 s. No failure, and every box is gone afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use common::*;
+use tlsbox_host::core::{ClientConfig, ClientOptions, Connection};
+use tlsbox_host::keystore::software::SoftwareKeystore;
+use tlsbox_test_support::softhsm;
+
+/// A native client (the box's own TLS core, outside any box) over a
+/// blocking socket: the cheapest real TLS peer for load.
+struct Client {
+    tcp: TcpStream,
+    tls: Connection,
+}
+
+impl Client {
+    fn connect(port: u16, config: &ClientConfig) -> Result<Self, String> {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(Duration::from_secs(60)))
+            .map_err(|e| e.to_string())?;
+        let tls = Connection::new_client(config).map_err(|e| e.to_string())?;
+        Ok(Self { tcp, tls })
+    }
+
+    /// Send `line`, read until it comes back; handshakes on the way.
+    fn echo(&mut self, line: &[u8]) -> Result<(), String> {
+        let mut written = 0;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if written < line.len() {
+                written += self.tls.write_plaintext(&line[written..]).map_err(|e| e.to_string())?;
+            }
+            let out = self.tls.take_ciphertext(64 * 1024);
+            self.tcp.write_all(&out).map_err(|e| e.to_string())?;
+            got.extend(self.tls.read_plaintext(64 * 1024).map_err(|e| e.to_string())?);
+            if got.len() >= line.len() {
+                return match got.as_slice() == line {
+                    true => Ok(()),
+                    false => Err(format!("echo differs: {got:?}")),
+                };
+            }
+            let n = self.tcp.read(&mut buf).map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err(format!("closed after {} bytes", got.len()));
+            }
+            self.tls.feed_ciphertext(&buf[..n]).map_err(|e| e.to_string())?;
+        }
+    }
+}
+
+fn client_config(anchor: &std::path::Path) -> ClientConfig {
+    use rustls_pki_types::pem::PemObject;
+    let anchors = rustls_pki_types::CertificateDer::pem_file_iter(anchor)
+        .unwrap()
+        .map(|c| c.unwrap().to_vec())
+        .collect();
+    let options = ClientOptions {
+        server_name: "localhost".into(),
+        trust_anchors: anchors,
+        ..Default::default()
+    };
+    ClientConfig::new(&options, Arc::new(SoftwareKeystore::new())).unwrap()
+}
+
+fn live_boxes(status_port: u16) -> f64 {
+    let text = http_get(status_port, "/_metrics");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("tlsbox_live_boxes "))
+        .unwrap_or_else(|| panic!("no tlsbox_live_boxes in {text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// Wait until the server holds no box (connections close asynchronously).
+fn wait_for_no_boxes(status_port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while live_boxes(status_port) != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "boxes still alive: {}",
+            live_boxes(status_port)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_thousand_sequential_and_two_hundred_concurrent_handshakes_with_a_token_key() {
+    let hsm = softhsm::get();
+    let home = tempfile::tempdir().unwrap();
+    let token = format!("pkcs11:token={}", softhsm::TOKEN);
+    let keys = |args: &[&str]| {
+        let out = tlsbox(home.path())
+            .arg("keys")
+            .args(args)
+            .arg("--pkcs11-module")
+            .arg(&hsm.module)
+            .env("PKCS11_PIN", softhsm::PIN)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    keys(&[
+        "generate",
+        "--token",
+        &token,
+        "--label",
+        "load",
+        "--id",
+        "10ad",
+        "--algorithm",
+        "p256",
+    ]);
+    let key = format!("{token};object=load");
+    let cert = home.path().join("load.pem");
+    keys(&[
+        "self-sign",
+        "--key",
+        &key,
+        "--name",
+        "localhost",
+        "--import",
+        "--out",
+        cert.to_str().unwrap(),
+    ]);
+
+    let backend = Backend::start(BackendMode::Echo);
+    let status_port = free_port();
+    let port = free_port();
+    let mut cmd = tlsbox(home.path());
+    cmd.args([
+        "server",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--target",
+        &backend.address(),
+    ])
+    .args(["--key", &key, "--pkcs11-module", hsm.module.to_str().unwrap()])
+    .args([
+        "--disable-authentication",
+        "--status",
+        &format!("127.0.0.1:{status_port}"),
+    ])
+    .env("PKCS11_PIN", softhsm::PIN)
+    .env("TLSBOX_LOG", "warn");
+    // Wait on the status port (bound last): a probe of the TLS port would
+    // count as a failed handshake.
+    let _server = Proxy::spawn(home.path(), cmd, status_port);
+    assert_eq!(live_boxes(status_port), 0.0);
+    let config = client_config(&cert);
+
+    let start = Instant::now();
+    for i in 0..2000 {
+        let mut client = Client::connect(port, &config).unwrap();
+        client
+            .echo(b"sequential\n")
+            .unwrap_or_else(|e| panic!("handshake {i}: {e}"));
+    }
+    let sequential = start.elapsed();
+
+    let barrier = Arc::new(Barrier::new(200));
+    let start = Instant::now();
+    let threads: Vec<_> = (0..200)
+        .map(|i| {
+            let (barrier, config) = (barrier.clone(), config.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut client = Client::connect(port, &config).unwrap();
+                client
+                    .echo(b"concurrent\n")
+                    .unwrap_or_else(|e| panic!("concurrent {i}: {e}"));
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let concurrent = start.elapsed();
+    eprintln!(
+        "2000 sequential handshakes+echo: {:.1} s ({:.0}/s); 200 concurrent: {:.2} s",
+        sequential.as_secs_f64(),
+        2000.0 / sequential.as_secs_f64(),
+        concurrent.as_secs_f64()
+    );
+    wait_for_no_boxes(status_port);
+    let metrics = http_get(status_port, "/_metrics");
+    let ok = metrics
+        .lines()
+        .find(|l| l.starts_with("tlsbox_handshakes_ok_total"))
+        .unwrap();
+    assert!(ok.ends_with(" 2200"), "{ok}");
+    assert!(!metrics.contains("tlsbox_handshakes_failed_total"), "{metrics}");
+}
+
+/// Resident set of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn five_hundred_idle_connections_survive_thirty_seconds() {
+    let home = tempfile::tempdir().unwrap();
+    let backend = Backend::start(BackendMode::Echo);
+    let status_port = free_port();
+    let status = format!("127.0.0.1:{status_port}");
+    let server = Proxy::server(
+        home.path(),
+        &backend.address(),
+        &["--disable-authentication", "--status", &status],
+    );
+    wait_for_port(status_port);
+    let config = client_config(&pki_path("ca.pem"));
+    let before = rss_kib(server.child.id());
+    let mut clients: Vec<Client> = (0..500)
+        .map(|i| {
+            let mut c = Client::connect(server.port, &config).unwrap();
+            c.echo(b"hello\n").unwrap_or_else(|e| panic!("connection {i}: {e}"));
+            c
+        })
+        .collect();
+    assert_eq!(live_boxes(status_port), 500.0);
+    let after = rss_kib(server.child.id());
+    eprintln!(
+        "500 idle connections: resident {before} KiB -> {after} KiB, {} KiB per connection",
+        after.saturating_sub(before) / 500
+    );
+    std::thread::sleep(Duration::from_secs(30));
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.echo(b"still here\n")
+            .unwrap_or_else(|e| panic!("connection {i} after 30 s: {e}"));
+    }
+    drop(clients);
+    wait_for_no_boxes(status_port);
+}
