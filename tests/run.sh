@@ -32,3 +32,17 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 CARGO_TARGET_DIR=target/guest cargo clippy --release --target wasm32-wasip2 -p tlsbox-guest -p tlsbox-core -- -D warnings
 cargo test --workspace --release
 cargo bench --workspace --no-run
+
+# Fuzzing, bounded: each target for 20 s from the committed seeds, when
+# cargo-fuzz and a nightly toolchain are here; the closing notes record
+# longer runs.
+if cargo +nightly --version >/dev/null 2>&1 && cargo fuzz --version >/dev/null 2>&1; then
+  for target in server_ciphertext client_ciphertext peer_policy; do
+    scratch=$(mktemp -d)
+    (cd fuzz && cargo +nightly fuzz run -O "$target" "$scratch" "corpus/$target" -- -max_total_time=20 -rss_limit_mb=2048)
+    rm -rf "$scratch"
+  done
+else
+  set +x
+  echo "tests/run.sh: fuzzing skipped (needs cargo-fuzz and a nightly toolchain: cargo install cargo-fuzz; rustup toolchain install nightly)"
+fi

@@ -5,7 +5,8 @@
 //! - [`Engine`] compiles the box once and instantiates it per connection;
 //! - [`Connection`] is the sans-IO connection in its own box;
 //! - [`stream`] adapts it to tokio (`AsyncRead + AsyncWrite`);
-//! - [`keystore`] signs for the box with keys it never sees.
+//! - [`keystore`] signs for the box with keys it never sees;
+//! - [`proxy_protocol`] tells a backend who the TLS client was (PROXY v2).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -35,6 +36,7 @@ mod convert;
 pub mod engine;
 mod error;
 pub mod keystore;
+pub mod proxy_protocol;
 pub mod stream;
 
 pub use connection::{ClientConfig, Connection, ServerConfig};

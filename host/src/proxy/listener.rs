@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tlsbox_host::core::rustls::AlertDescription;
+use tlsbox_host::proxy_protocol::{self, ClientFacts};
 use tlsbox_host::stream::TlsStream;
 use tlsbox_host::{Error, SessionInfo};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -15,7 +16,6 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::forward::{self, Ended};
 use super::metrics::{DirectionLabels, ReasonLabels};
-use super::proxy_protocol::{self, ClientFacts};
 use super::{Role, Shared, TlsConfig};
 use crate::cli::{self, Address};
 
@@ -241,11 +241,14 @@ async fn server_connection(
             ),
         };
         let sent = match header {
-            Ok(h) => plain.write_all(&h).await.map_err(anyhow::Error::from),
+            Ok(h) => plain
+                .write_all(&h)
+                .await
+                .map_err(proxy_protocol::ProxyHeaderError::from),
             Err(e) => Err(e),
         };
         if let Err(e) = sent {
-            tracing::warn!(%peer, error = format!("{e:#}"), "PROXY header not sent; closing");
+            tracing::warn!(%peer, error = %e, "PROXY header not sent; closing");
             return;
         }
     }
@@ -286,7 +289,7 @@ async fn client_connection(
 /// Why a connection never got to carry data.
 #[derive(Debug)]
 enum Failure {
-    ProxyHeader(anyhow::Error),
+    ProxyHeader(proxy_protocol::ProxyHeaderError),
     Target(anyhow::Error),
     Tls(Error),
     /// The listener is going away.
@@ -327,7 +330,7 @@ fn handshake_done<T>(
         }
         Ok(Err(Failure::ProxyHeader(e))) => {
             failed("proxy_header");
-            tracing::info!(%peer, error = format!("{e:#}"), "bad PROXY header");
+            tracing::info!(%peer, error = %e, "bad PROXY header");
             None
         }
         Ok(Err(Failure::Closing)) => {

@@ -5,13 +5,12 @@
 //!
 //! - [`listener`]: accept loops and the life of one connection;
 //! - [`forward`]: moving plaintext both ways with half-close;
-//! - [`proxy_protocol`]: PROXY v2 towards the target and from a balancer;
+//! - [`tlsbox_host::proxy_protocol`]: PROXY v2 towards the target and from a balancer;
 //! - [`metrics`] and [`status`]: what operators watch.
 
 mod forward;
 mod listener;
 mod metrics;
-mod proxy_protocol;
 mod status;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{bail, Context, Result};
 use ppp::v2::{Addresses, Builder, Command, Header, Protocol, Type, Version};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -17,21 +16,35 @@ const SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 /// The longest header accepted: 16 bytes plus the largest length field.
 const MAX_HEADER: usize = 16 + u16::MAX as usize;
 
+/// Why a PROXY header could not be made or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyHeaderError {
+    /// The transport failed or ended inside the header.
+    #[error("reading the PROXY header: {0}")]
+    Io(#[from] std::io::Error),
+    /// The bytes are not a PROXY protocol v2 header.
+    #[error("not a PROXY protocol v2 header: {0}")]
+    Malformed(String),
+    /// A TLV value is longer than a header can carry.
+    #[error("a PROXY header TLV value of {0} bytes is too long")]
+    TooLong(usize),
+}
+
 /// What the target learns about a TLS client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ClientFacts {
+pub struct ClientFacts {
     /// `TLSv1.3` or `TLSv1.2`.
-    pub(crate) version: String,
+    pub version: String,
     /// The SNI name the client asked for.
-    pub(crate) server_name: Option<String>,
+    pub server_name: Option<String>,
     /// The verified client certificate's subject common name.
-    pub(crate) common_name: Option<String>,
+    pub common_name: Option<String>,
 }
 
 /// A v2 PROXY header for a TCP connection from `source` to `destination`:
 /// PP2_TYPE_AUTHORITY carries the SNI name; PP2_TYPE_SSL the TLS version
 /// and, when a certificate was verified, its common name (verify = 0).
-pub(crate) fn encode(source: SocketAddr, destination: SocketAddr, facts: &ClientFacts) -> Result<Vec<u8>> {
+pub fn encode(source: SocketAddr, destination: SocketAddr, facts: &ClientFacts) -> Result<Vec<u8>, ProxyHeaderError> {
     let addresses: Addresses = match (source, destination) {
         (s @ SocketAddr::V4(_), d @ SocketAddr::V4(_)) | (s @ SocketAddr::V6(_), d @ SocketAddr::V6(_)) => {
             (s, d).into()
@@ -54,13 +67,19 @@ pub(crate) fn encode(source: SocketAddr, destination: SocketAddr, facts: &Client
     }
     let mut builder = Builder::with_addresses(Version::Two | Command::Proxy, Protocol::Stream, addresses);
     if let Some(name) = &facts.server_name {
+        check_len(name.len())?;
         builder = builder.write_tlv(Type::Authority, name.as_bytes())?;
     }
+    check_len(ssl.len())?;
     Ok(builder.write_tlv(Type::SSL, &ssl)?.build()?)
 }
 
-fn push_tlv(out: &mut Vec<u8>, kind: u8, value: &[u8]) -> Result<()> {
-    let len = u16::try_from(value.len()).context("TLV value too long")?;
+fn check_len(len: usize) -> Result<u16, ProxyHeaderError> {
+    u16::try_from(len).map_err(|_| ProxyHeaderError::TooLong(len))
+}
+
+fn push_tlv(out: &mut Vec<u8>, kind: u8, value: &[u8]) -> Result<(), ProxyHeaderError> {
+    let len = check_len(value.len())?;
     out.push(kind);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(value);
@@ -69,12 +88,12 @@ fn push_tlv(out: &mut Vec<u8>, kind: u8, value: &[u8]) -> Result<()> {
 
 /// Read one v2 header from `io`; the client's address if it carries one
 /// (a LOCAL command, e.g. a health check, carries none).
-pub(crate) async fn read<IO: AsyncRead + Unpin>(io: &mut IO) -> Result<Option<SocketAddr>> {
+pub async fn read<IO: AsyncRead + Unpin>(io: &mut IO) -> Result<Option<SocketAddr>, ProxyHeaderError> {
     let mut head = [0u8; 16];
-    io.read_exact(&mut head).await.context("reading the PROXY header")?;
+    io.read_exact(&mut head).await?;
     // Refuse anything else before trusting its length field.
     if head.get(..12) != Some(SIGNATURE.as_slice()) || head.get(12).is_none_or(|v| v >> 4 != 2) {
-        bail!("the connection did not start with a PROXY protocol v2 header");
+        return Err(ProxyHeaderError::Malformed("no v2 signature".into()));
     }
     let [.., hi, lo] = head;
     let length = usize::from(u16::from_be_bytes([hi, lo]));
@@ -82,17 +101,14 @@ pub(crate) async fn read<IO: AsyncRead + Unpin>(io: &mut IO) -> Result<Option<So
     header.extend_from_slice(&head);
     header.resize(16 + length, 0);
     if let Some(rest) = header.get_mut(16..) {
-        io.read_exact(rest).await.context("reading the PROXY header")?;
+        io.read_exact(rest).await?;
     }
     source_of(&header)
 }
 
 /// The source address a complete v2 header names.
-pub(crate) fn source_of(header: &[u8]) -> Result<Option<SocketAddr>> {
-    let parsed = match Header::try_from(header) {
-        Ok(h) => h,
-        Err(e) => bail!("not a PROXY protocol v2 header: {e:?}"),
-    };
+pub fn source_of(header: &[u8]) -> Result<Option<SocketAddr>, ProxyHeaderError> {
+    let parsed = Header::try_from(header).map_err(|e| ProxyHeaderError::Malformed(format!("{e:?}")))?;
     if parsed.command == Command::Local {
         return Ok(None);
     }
