@@ -101,8 +101,10 @@ fn garbage_ends_the_connection_with_an_alert_and_the_engine_carries_on() {
     // Every bad record header: its own typed error, never a panic or trap.
     for (bytes, alert) in [
         // A length above 2^14+256: rustls' record header check answers
-        // decode_error where RFC 8446 §5.2 says record_overflow (the
-        // hardening issue takes this up; the box cannot send its own alert).
+        // decode_error where RFC 8446 §5.2 says record_overflow. rustls has
+        // no way to send an alert of the box's choosing, and once records
+        // are protected the box cannot make one itself (rfc8446_alerts.rs
+        // lists the deviations).
         (&[0x16, 0x03, 0x03, 0x48, 0x01][..], AlertDescription::DecodeError),
         (&[0x17, 0x03, 0x03, 0x00, 0x10][..], AlertDescription::UnexpectedMessage),
         (

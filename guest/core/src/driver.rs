@@ -490,6 +490,8 @@ pub struct Connection {
     denials: Arc<Denials>,
     /// The error that ended the connection; every later call repeats it.
     failed: Option<Error>,
+    /// Records already taken from rustls, not yet by the caller.
+    queued: Vec<u8>,
     we_closed: bool,
     peer_closed: bool,
     plaintext_ready: usize,
@@ -562,6 +564,7 @@ impl Connection {
             policy,
             denials,
             failed: None,
+            queued: Vec::new(),
             we_closed: false,
             peer_closed: false,
             plaintext_ready: 0,
@@ -611,6 +614,7 @@ impl Connection {
                             *reason = format!("peer not allowed: {why}");
                         }
                     }
+                    self.name_the_alert_sent(&mut err);
                     return Err(self.fail(err));
                 }
             }
@@ -618,12 +622,32 @@ impl Connection {
         Ok(taken)
     }
 
+    /// rustls picks the alert at the place it finds the fault, and the
+    /// error it returns does not always say which one. Before the handshake
+    /// keys exist the alert goes out in the clear: read it from the record,
+    /// so the typed error names exactly the alert the peer will see.
+    fn name_the_alert_sent(&mut self, err: &mut Error) {
+        let mut queued = Vec::new();
+        while self.tls.wants_write() {
+            match self.tls.write_tls(&mut queued) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let sent = plaintext_alert(&queued);
+        self.queued.extend_from_slice(&queued);
+        if let (Some(sent), Error::Protocol { alert, .. } | Error::Certificate { alert, .. }) = (sent, err) {
+            *alert = sent;
+        }
+    }
+
     /// Take up to `max` bytes of ciphertext to send.
     pub fn take_ciphertext(&mut self, max: usize) -> Vec<u8> {
-        let mut out = Vec::new();
+        let from_queue = self.queued.len().min(max);
+        let mut out: Vec<u8> = self.queued.drain(..from_queue).collect();
         let mut sink = Bounded {
+            room: max - out.len(),
             out: &mut out,
-            room: max,
         };
         while self.tls.wants_write() && sink.room > 0 {
             match self.tls.write_tls(&mut sink) {
@@ -685,7 +709,7 @@ impl Connection {
         Status {
             phase,
             wants_read: self.failed.is_none() && !self.peer_closed && self.tls.wants_read(),
-            wants_write: self.tls.wants_write(),
+            wants_write: !self.queued.is_empty() || self.tls.wants_write(),
             plaintext_ready: self.plaintext_ready,
             peer_closed: self.peer_closed,
         }
@@ -724,6 +748,22 @@ impl Connection {
             peer_allowed_by,
         }
     }
+}
+
+/// The description of the last fatal alert sent in the clear among the
+/// records in `bytes` (record headers walked, nothing else trusted).
+fn plaintext_alert(bytes: &[u8]) -> Option<AlertDescription> {
+    let mut rest = bytes;
+    let mut found = None;
+    while let [content_type, _, _, hi, lo, body @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        let (record, next) = (body.get(..len)?, body.get(len..)?);
+        if let (0x15, [2, description]) = (content_type, record) {
+            found = Some(AlertDescription::from(*description));
+        }
+        rest = next;
+    }
+    found
 }
 
 /// The alert a local error sends, if any (for callers that log it).

@@ -69,7 +69,8 @@ impl Error {
             E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
                 protocol(AlertDescription::UnexpectedMessage)
             }
-            E::InvalidMessage(_) => protocol(AlertDescription::DecodeError),
+            // rustls' own choice per malformation (most are decode_error).
+            E::InvalidMessage(m) => protocol(AlertDescription::from(*m)),
             E::DecryptError => protocol(AlertDescription::BadRecordMac),
             E::PeerSentOversizedRecord => protocol(AlertDescription::RecordOverflow),
             E::NoApplicationProtocol => protocol(AlertDescription::NoApplicationProtocol),
