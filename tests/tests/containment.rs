@@ -99,3 +99,57 @@ fn a_call_past_its_deadline_traps_and_the_engine_serves_on() {
     drop(server);
     assert_eq!(engine.live_boxes(), 0);
 }
+
+#[test]
+fn a_peer_that_never_stops_sending_meets_backpressure_not_memory_growth() {
+    let keys = keystore();
+    let mut server = box_server(&server_options("ecdsa-p256"), keys.clone());
+    let mut client = native_client(&client_options(), keys);
+    handshake(&mut client, &mut server).unwrap();
+    // The client sends 4 MiB; the application behind the server never reads.
+    let chunk = pattern(16 * 1024);
+    let mut offered = 0usize;
+    let mut taken = 0usize;
+    let mut refused = false;
+    for _ in 0..256 {
+        client.write_plaintext(&chunk).unwrap();
+        let records = client.take_ciphertext(1 << 20);
+        offered += records.len();
+        let n = server.feed_ciphertext(&records).unwrap();
+        taken += n;
+        if n < records.len() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the box took all {offered} bytes without anyone reading");
+    let ready = server.status().unwrap().plaintext_ready;
+    assert!(ready <= 32 * 1024, "{ready} bytes of plaintext buffered");
+    assert!(taken <= 64 * 1024, "{taken} bytes of ciphertext taken");
+}
+
+#[test]
+fn an_application_that_never_stops_writing_meets_backpressure() {
+    let keys = keystore();
+    let mut server = box_server(&server_options("ecdsa-p256"), keys.clone());
+    let mut client = native_client(&client_options(), keys);
+    handshake(&mut client, &mut server).unwrap();
+    // The peer never reads: no ciphertext is taken from the box.
+    let chunk = pattern(16 * 1024);
+    let mut accepted = 0usize;
+    for _ in 0..256 {
+        let n = server.write_plaintext(&chunk).unwrap();
+        accepted += n;
+        if n == 0 {
+            break;
+        }
+    }
+    assert!(
+        accepted <= tlsbox_core::driver::OUTGOING_LIMIT + chunk.len(),
+        "{accepted} bytes accepted with nothing sent"
+    );
+    // Once the peer reads, the connection moves again.
+    let records = server.take_ciphertext(1 << 20).unwrap();
+    client.feed_ciphertext(&records).unwrap();
+    assert!(server.write_plaintext(&chunk).unwrap() > 0);
+}

@@ -505,6 +505,11 @@ impl core::fmt::Debug for Connection {
     }
 }
 
+/// Most bytes of plaintext and records waiting to be sent, per connection.
+/// Received plaintext is bounded by rustls (16 KiB): past it, the box takes
+/// no more ciphertext until the application reads.
+pub const OUTGOING_LIMIT: usize = 64 * 1024;
+
 /// A `Write` that accepts at most `room` more bytes.
 struct Bounded<'a> {
     out: &'a mut Vec<u8>,
@@ -553,11 +558,14 @@ impl Connection {
     }
 
     fn wrap(
-        tls: rustls::Connection,
+        mut tls: rustls::Connection,
         sent_server_name: Option<String>,
         policy: Option<PeerPolicy>,
         denials: Arc<Denials>,
     ) -> Self {
+        // Unsent data is bounded, whatever the peer or the application do;
+        // past it, write_plaintext takes nothing until ciphertext is taken.
+        tls.set_buffer_limit(Some(OUTGOING_LIMIT));
         Self {
             tls,
             sent_server_name,
