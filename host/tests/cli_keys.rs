@@ -97,11 +97,12 @@ fn generate_certify_serve_verify_every_key_type() {
         ],
     );
     assert!(text(&out).contains("BEGIN CERTIFICATE REQUEST"), "{}", text(&out));
-    let listing = text(&keys(home.path(), &["list"]));
+    let listing = text(&keys(home.path(), &["list", "--pkcs11-token-label", softhsm::TOKEN]));
     assert!(
         listing.contains("web-rsa3072") && listing.contains("cert") && listing.contains("id=c0ffee04"),
         "{listing}"
     );
+    assert!(listing.contains("type=private"), "{listing}");
 
     // The client side: a client certificate from the token, for openssl s_server -Verify.
     let cert = home.path().join("web-p256.pem");

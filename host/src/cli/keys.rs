@@ -28,7 +28,9 @@ pub(crate) enum Algorithm {
 /// `tlsbox keys …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeysCommand {
-    /// List tokens and their keys and certificates (private keys need the PIN).
+    /// List tokens and their keys and certificates. Private keys need the
+    /// PIN, which is tried on one token only: --pkcs11-token-label, or the
+    /// only token there is.
     List {
         #[command(flatten)]
         pkcs11: Pkcs11Args,
@@ -146,7 +148,8 @@ pub(crate) fn run(command: KeysCommand) -> Result<()> {
     match command {
         KeysCommand::List { pkcs11 } => {
             let module = pkcs11.module(&Pkcs11Uri::default())?;
-            for token in tooling::list(&module, pkcs11.pin()?.as_ref())? {
+            let label = pkcs11.pkcs11_token_label.as_deref();
+            for token in tooling::list(&module, pkcs11.pin()?.as_ref(), label)? {
                 println!(
                     "slot {}: token {:?} (serial {}, {})",
                     token.slot, token.label, token.serial, token.manufacturer

@@ -79,14 +79,25 @@ fn enc(bytes: &[u8]) -> String {
 
 /// Every token of `module_path`, with its objects (private keys when a PIN
 /// is given and accepted).
-pub fn list(module_path: &Path, pin: Option<&AuthPin>) -> Result<Vec<TokenListing>, Pkcs11Error> {
+///
+/// The PIN is tried on one token only: the one labelled `token_label`, or
+/// the only token there is. A PIN sprayed over every token would count
+/// failed logins (and lock PINs) on tokens it was never meant for.
+pub fn list(
+    module_path: &Path,
+    pin: Option<&AuthPin>,
+    token_label: Option<&str>,
+) -> Result<Vec<TokenListing>, Pkcs11Error> {
     let ctx = module(module_path)?;
     let mut out = Vec::new();
-    for slot in ctx.get_slots_with_initialized_token()? {
+    let slots = ctx.get_slots_with_initialized_token()?;
+    let only_one = slots.len() == 1;
+    for slot in slots {
         let info = ctx.get_token_info(slot)?;
         let label = info.label().trim_end().to_string();
         let session = ctx.open_ro_session(slot)?;
-        if let Some(pin) = pin {
+        let ours = token_label.map_or(only_one, |l| l == label);
+        if let (Some(pin), true) = (pin, ours) {
             login(&session, pin)?;
         }
         let mut objects = Vec::new();
