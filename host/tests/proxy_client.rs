@@ -95,18 +95,8 @@ fn a_client_certificate_whose_key_stays_in_the_token() {
     let hsm = softhsm::get();
     let home = tempfile::tempdir().unwrap();
     let token = format!("pkcs11:token={}", softhsm::TOKEN);
-    let keys = |args: &[&str]| {
-        let out = tlsbox(home.path())
-            .arg("keys")
-            .args(args)
-            .arg("--pkcs11-module")
-            .arg(&hsm.module)
-            .env("PKCS11_PIN", softhsm::PIN)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let keys =
+        |args: &[&str]| String::from_utf8_lossy(&tlsbox_keys(home.path(), softhsm::PIN, args).stdout).into_owned();
     keys(&[
         "generate",
         "--token",

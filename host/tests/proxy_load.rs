@@ -99,17 +99,7 @@ fn two_thousand_sequential_and_two_hundred_concurrent_handshakes_with_a_token_ke
     let hsm = softhsm::get();
     let home = tempfile::tempdir().unwrap();
     let token = format!("pkcs11:token={}", softhsm::TOKEN);
-    let keys = |args: &[&str]| {
-        let out = tlsbox(home.path())
-            .arg("keys")
-            .args(args)
-            .arg("--pkcs11-module")
-            .arg(&hsm.module)
-            .env("PKCS11_PIN", softhsm::PIN)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
-    };
+    let keys = |args: &[&str]| tlsbox_keys(home.path(), softhsm::PIN, args);
     keys(&[
         "generate",
         "--token",
@@ -213,15 +203,11 @@ fn rss_kib(pid: u32) -> u64 {
 fn five_hundred_idle_connections_survive_thirty_seconds() {
     let home = tempfile::tempdir().unwrap();
     let backend = Backend::start(BackendMode::Echo);
-    let status_port = free_port();
-    let status = format!("127.0.0.1:{status_port}");
-    let server = Proxy::server(
-        home.path(),
-        &backend.address(),
-        &["--disable-authentication", "--status", &status],
-    );
-    wait_for_port(status_port);
+    let (server, status_port) =
+        Proxy::server_with_status(home.path(), &backend.address(), &["--disable-authentication"]);
     let config = client_config(&pki_path("ca.pem"));
+    // The start-up probe of the port holds a box until it is seen closed.
+    wait_for_no_boxes(status_port);
     let before = rss_kib(server.child.id());
     let mut clients: Vec<Client> = (0..500)
         .map(|i| {

@@ -104,14 +104,8 @@ fn status_and_metrics_follow_the_traffic() {
     require("openssl");
     let home = tempfile::tempdir().unwrap();
     let backend = Backend::start(BackendMode::EchoLine);
-    let status_port = free_port();
-    let status = format!("127.0.0.1:{status_port}");
-    let server = Proxy::server(
-        home.path(),
-        &backend.address(),
-        &["--disable-authentication", "--status", &status],
-    );
-    wait_for_port(status_port);
+    let (server, status_port) =
+        Proxy::server_with_status(home.path(), &backend.address(), &["--disable-authentication"]);
     let before = scrape(status_port);
     assert_eq!(metric(&before, "tlsbox_handshakes_ok_total", None), 0.0);
 
@@ -147,7 +141,7 @@ fn status_and_metrics_follow_the_traffic() {
 fn connection_limits_and_stalled_handshakes() {
     let home = tempfile::tempdir().unwrap();
     let backend = Backend::start(BackendMode::Echo);
-    let server = Proxy::server(
+    let (server, status_port) = Proxy::server_with_status(
         home.path(),
         &backend.address(),
         &[
@@ -158,6 +152,15 @@ fn connection_limits_and_stalled_handshakes() {
             "2",
         ],
     );
+    // The start-up probe of the port must have left its slot.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !http_get(status_port, "/_metrics")
+        .lines()
+        .any(|l| l.starts_with("tlsbox_active_connections{") && l.ends_with(" 0"))
+    {
+        assert!(Instant::now() < deadline, "the probe connection never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Two clients that never send a ClientHello hold both slots.
     let mut stalled = [connect(server.port), connect(server.port)];
     // Let the proxy accept both before the third knocks.

@@ -42,6 +42,17 @@ impl Proxy {
         Self::spawn(home, cmd, port)
     }
 
+    /// [`Proxy::server`] with a status endpoint, once both accept; its port.
+    pub(crate) fn server_with_status(home: &Path, target: &str, args: &[&str]) -> (Self, u16) {
+        let status_port = free_port();
+        let status = format!("127.0.0.1:{status_port}");
+        let mut all = vec!["--status", status.as_str()];
+        all.extend_from_slice(args);
+        let server = Self::server(home, target, &all);
+        wait_for_port(status_port);
+        (server, status_port)
+    }
+
     /// `tlsbox server` with the P-256 test certificate, forwarding to `target`.
     pub(crate) fn server(home: &Path, target: &str, args: &[&str]) -> Self {
         let (cert, key) = (pki("ecdsa-p256.pem"), pki("ecdsa-p256.key"));
@@ -256,4 +267,20 @@ pub(crate) fn chromium_dump_dom(home: &Path, extra: &[String], url: &str) -> std
         b"",
         std::time::Duration::from_secs(60),
     )
+}
+
+/// `tlsbox keys <args>` against the test SoftHSM2 module with `pin` in
+/// PKCS11_PIN; asserts success and returns the output.
+pub(crate) fn tlsbox_keys(home: &Path, pin: &str, args: &[&str]) -> std::process::Output {
+    let hsm = tlsbox_test_support::softhsm::get();
+    let out = tlsbox(home)
+        .arg("keys")
+        .args(args)
+        .arg("--pkcs11-module")
+        .arg(&hsm.module)
+        .env("PKCS11_PIN", pin)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    out
 }
