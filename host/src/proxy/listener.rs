@@ -150,9 +150,7 @@ async fn connection(shared: Arc<Shared>, index: usize, io: Box<dyn Io>, peer: Pe
     let Some(listening) = shared.listeners.get(index) else {
         return;
     };
-    let label = listening.label();
-    let active = shared.metrics.active.get_or_create(&label).clone();
-    active.inc();
+    let _active = Active::count(shared.metrics.active.get_or_create(&listening.label()).clone());
     let state = listening.current();
     match (&listening.spec.role, &state.config) {
         (role @ Role::Server { .. }, TlsConfig::Server(config)) => {
@@ -163,7 +161,22 @@ async fn connection(shared: Arc<Shared>, index: usize, io: Box<dyn Io>, peer: Pe
         }
         _ => tracing::error!("listener role and configuration disagree"),
     }
-    active.dec();
+}
+
+/// Counts a connection as active for as long as it lives, however it ends.
+struct Active(prometheus_client::metrics::gauge::Gauge);
+
+impl Active {
+    fn count(gauge: prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Terminate TLS, then answer or forward.
