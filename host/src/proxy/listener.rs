@@ -16,7 +16,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::forward::{self, Ended};
 use super::metrics::{DirectionLabels, ReasonLabels};
-use super::{Role, Shared, TlsConfig};
+use super::{Listening, Role, Shared, TlsConfig};
 use crate::cli::{self, Address};
 
 /// How long the target has to accept a connection.
@@ -85,7 +85,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, index: usize, bound: Bound,
     let Some(listening) = shared.listeners.get(index) else {
         return;
     };
-    let label = listening.label();
+    let label = &listening.label;
     let slots = Arc::new(Semaphore::new(listening.spec.limits.max_conns));
     loop {
         let accepted: std::io::Result<(Box<dyn Io>, Peer)> = tokio::select! {
@@ -150,14 +150,14 @@ async fn connection(shared: Arc<Shared>, index: usize, io: Box<dyn Io>, peer: Pe
     let Some(listening) = shared.listeners.get(index) else {
         return;
     };
-    let _active = Active::count(shared.metrics.active.get_or_create(&listening.label()).clone());
+    let _active = Active::count(shared.metrics.active.get_or_create(&listening.label).clone());
     let state = listening.current();
     match (&listening.spec.role, &state.config) {
         (role @ Role::Server { .. }, TlsConfig::Server(config)) => {
-            server_connection(&shared, index, role, config, io, peer).await;
+            server_connection(&shared, listening, role, config, io, peer).await;
         }
         (Role::Client { target }, TlsConfig::Client(config)) => {
-            client_connection(&shared, index, target, config, io, peer).await;
+            client_connection(&shared, listening, target, config, io, peer).await;
         }
         _ => tracing::error!("listener role and configuration disagree"),
     }
@@ -182,15 +182,12 @@ impl Drop for Active {
 /// Terminate TLS, then answer or forward.
 async fn server_connection(
     shared: &Shared,
-    index: usize,
+    listening: &Listening,
     role: &Role,
     config: &tlsbox_host::ServerConfig,
     mut io: Box<dyn Io>,
     mut peer: Peer,
 ) {
-    let Some(listening) = shared.listeners.get(index) else {
-        return;
-    };
     let Role::Server {
         target,
         proxy_protocol_out,
@@ -216,7 +213,7 @@ async fn server_connection(
             .map_err(Failure::Tls)
     };
     let outcome = tokio::time::timeout(limits.handshake_timeout, handshake).await;
-    let Some(mut tls) = handshake_done(shared, index, peer, start, outcome) else {
+    let Some(mut tls) = handshake_done(shared, listening, peer, start, outcome) else {
         return;
     };
     let Some(info) = session_info(&mut tls, peer) else {
@@ -265,21 +262,18 @@ async fn server_connection(
             return;
         }
     }
-    relay(shared, index, tls, plain, peer).await;
+    relay(shared, listening, tls, plain, peer).await;
 }
 
 /// Accept plaintext, originate TLS to the target, forward.
 async fn client_connection(
     shared: &Shared,
-    index: usize,
+    listening: &Listening,
     target: &Address,
     config: &tlsbox_host::ClientConfig,
     plain: Box<dyn Io>,
     peer: Peer,
 ) {
-    let Some(listening) = shared.listeners.get(index) else {
-        return;
-    };
     let start = Instant::now();
     let handshake = async {
         let _turn = listening.handshakes.acquire().await.map_err(|_| Failure::Closing)?;
@@ -290,13 +284,13 @@ async fn client_connection(
     };
     let limits = listening.spec.limits;
     let outcome = tokio::time::timeout(limits.handshake_timeout, handshake).await;
-    let Some(mut tls) = handshake_done(shared, index, peer, start, outcome) else {
+    let Some(mut tls) = handshake_done(shared, listening, peer, start, outcome) else {
         return;
     };
     if session_info(&mut tls, peer).is_none() {
         return;
     }
-    relay(shared, index, tls, plain, peer).await;
+    relay(shared, listening, tls, plain, peer).await;
 }
 
 /// Why a connection never got to carry data.
@@ -312,13 +306,12 @@ enum Failure {
 /// Count and log the handshake's outcome; the stream if it succeeded.
 fn handshake_done<T>(
     shared: &Shared,
-    index: usize,
+    listening: &Listening,
     peer: Peer,
     start: Instant,
     outcome: Result<Result<TlsStream<T>, Failure>, tokio::time::error::Elapsed>,
 ) -> Option<TlsStream<T>> {
-    let listening = shared.listeners.get(index)?;
-    let label = listening.label();
+    let label = &listening.label;
     let m = &shared.metrics;
     let failed = |reason: &str| {
         m.handshakes_failed
@@ -330,9 +323,9 @@ fn handshake_done<T>(
     };
     match outcome {
         Ok(Ok(tls)) => {
-            m.handshakes_ok.get_or_create(&label).inc();
+            m.handshakes_ok.get_or_create(label).inc();
             m.handshake_seconds
-                .get_or_create(&label)
+                .get_or_create(label)
                 .observe(start.elapsed().as_secs_f64());
             Some(tls)
         }
@@ -420,15 +413,12 @@ fn session_info<T: AsyncRead + AsyncWrite + Unpin>(tls: &mut TlsStream<T>, peer:
 /// Forward, count bytes, log how it ended.
 async fn relay<T: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
-    index: usize,
+    listening: &Listening,
     tls: TlsStream<T>,
     plain: Box<dyn Io>,
     peer: Peer,
 ) {
-    let Some(listening) = shared.listeners.get(index) else {
-        return;
-    };
-    let label = listening.label();
+    let label = &listening.label;
     let counter = |direction| {
         shared
             .metrics

@@ -95,6 +95,8 @@ pub(crate) struct TlsState {
 /// A running listener: its spec and current configuration.
 pub(crate) struct Listening {
     pub(crate) spec: ListenerSpec,
+    /// Its metrics label, made once.
+    pub(crate) label: ListenerLabel,
     state: RwLock<Arc<TlsState>>,
     /// Permits for handshakes under way.
     pub(crate) handshakes: Arc<tokio::sync::Semaphore>,
@@ -111,13 +113,6 @@ impl Listening {
 
     fn replace(&self, state: TlsState) {
         *self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(state);
-    }
-
-    /// The metrics label of this listener.
-    pub(crate) fn label(&self) -> ListenerLabel {
-        ListenerLabel {
-            listener: format!("{} {}", self.spec.role.name(), self.spec.listen),
-        }
     }
 }
 
@@ -177,6 +172,9 @@ pub(crate) async fn run(plan: Plan) -> Result<()> {
         let state = build(&engine, args, &spec.limits, &metrics)
             .with_context(|| format!("{} {}", spec.role.name(), spec.listen))?;
         listeners.push(Listening {
+            label: ListenerLabel {
+                listener: format!("{} {}", spec.role.name(), spec.listen),
+            },
             handshakes: Arc::new(tokio::sync::Semaphore::new(spec.limits.max_handshakes)),
             spec,
             state: RwLock::new(Arc::new(state)),
@@ -214,7 +212,7 @@ pub(crate) async fn run(plan: Plan) -> Result<()> {
         shared
             .listeners
             .iter()
-            .map(|l| shared.metrics.active.get_or_create(&l.label()).get())
+            .map(|l| shared.metrics.active.get_or_create(&l.label).get())
             .sum()
     };
     tracing::info!(

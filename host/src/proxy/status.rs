@@ -135,7 +135,7 @@ fn status(shared: &Shared) -> Status {
             ListenerStatus {
                 listen: l.spec.listen.to_string(),
                 role: l.spec.role.name(),
-                active_connections: shared.metrics.active.get_or_create(&l.label()).get(),
+                active_connections: shared.metrics.active.get_or_create(&l.label).get(),
                 certificates: state.leaves.iter().filter_map(|der| certificate_status(der)).collect(),
                 token_reachable,
             }
