@@ -25,12 +25,6 @@ fn connect(port: u16) -> TcpStream {
     conn
 }
 
-/// `tlsbox client` in front of a server on `server_port`, trusting the test CA.
-fn client_for(home: &std::path::Path, server_port: u16) -> Proxy {
-    let target = format!("localhost:{server_port}");
-    Proxy::start(home, "client", &["--target", &target, "--cacert", &pki("ca.pem")])
-}
-
 fn subject(out: &str) -> &str {
     out.lines()
         .find(|l| l.starts_with("subject="))
@@ -58,7 +52,7 @@ fn sighup_reloads_certificates_without_dropping_live_connections() {
             "--disable-authentication",
         ],
     );
-    let client = client_for(home.path(), server.port);
+    let client = Proxy::client_for(home.path(), server.port);
     let mut live = connect(client.port);
     echo(&mut live, "before the reload\n");
 
@@ -178,7 +172,7 @@ fn connection_limits_and_stalled_handshakes() {
     }
     server.wait_for_log("handshake timed out", 2);
     // And the slots are free again.
-    let client = client_for(home.path(), server.port);
+    let client = Proxy::client_for(home.path(), server.port);
     echo(&mut connect(client.port), "room again\n");
 }
 
@@ -187,7 +181,7 @@ fn sigterm_lets_a_live_connection_finish_then_exits_zero() {
     let home = tempfile::tempdir().unwrap();
     let backend = Backend::start(BackendMode::Echo);
     let mut server = Proxy::server(home.path(), &backend.address(), &["--disable-authentication"]);
-    let client = client_for(home.path(), server.port);
+    let client = Proxy::client_for(home.path(), server.port);
     let mut live = connect(client.port);
     echo(&mut live, "first\n");
     server.signal("TERM");

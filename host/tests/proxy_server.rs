@@ -29,16 +29,6 @@ fn openssl_client(port: u16, client: Option<&str>, extra: &[&str], stdin: &[u8])
     s_client(port, &pki_path("ca.pem"), &args, stdin)
 }
 
-/// A plaintext connection through `tlsbox client` to the server: the
-/// strictest client we have (byte counts, half-close, close_notify).
-fn tlsbox_client(home: &std::path::Path, server_port: u16, args: &[&str]) -> Proxy {
-    let target = format!("localhost:{server_port}");
-    let ca = pki("ca.pem");
-    let mut all = vec!["--target", target.as_str(), "--cacert", ca.as_str()];
-    all.extend_from_slice(args);
-    Proxy::start(home, "client", &all)
-}
-
 /// `tlsbox connect localhost:<port>` with an empty stdin, trusting the
 /// test CA; it fails on a transport closed without close_notify.
 fn tlsbox_connect(home: &std::path::Path, port: u16) -> std::process::Output {
@@ -96,7 +86,7 @@ fn a_mebibyte_each_way_byte_exact_with_half_close() {
     let home = tempfile::tempdir().unwrap();
     let backend = Backend::start(BackendMode::Echo);
     let server = Proxy::server(home.path(), &backend.address(), &["--disable-authentication"]);
-    let client = tlsbox_client(home.path(), server.port, &[]);
+    let client = Proxy::client_for(home.path(), server.port);
 
     let mut conn = TcpStream::connect(("127.0.0.1", client.port)).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(60))).unwrap();

@@ -42,6 +42,14 @@ impl Proxy {
         Self::spawn(home, cmd, port)
     }
 
+    /// `tlsbox client` in front of a server on `server_port`, trusting the
+    /// test CA: plaintext in, TLS out (the strictest client we have: byte
+    /// counts, half-close, close_notify).
+    pub(crate) fn client_for(home: &Path, server_port: u16) -> Self {
+        let target = format!("localhost:{server_port}");
+        Self::start(home, "client", &["--target", &target, "--cacert", &pki("ca.pem")])
+    }
+
     /// [`Proxy::server`] with a status endpoint, once both accept; its port.
     pub(crate) fn server_with_status(home: &Path, target: &str, args: &[&str]) -> (Self, u16) {
         let status_port = free_port();
