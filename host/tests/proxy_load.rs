@@ -1,6 +1,7 @@
-//! Load, bounded: 2,000 sequential and 200 concurrent handshakes against
-//! `tlsbox server` with a SoftHSM2 key, then 500 idle connections held for
-//! 30 s. No failure, and every box is gone afterwards.
+//! Load and faults, bounded: 2,000 sequential and 200 concurrent handshakes
+//! against `tlsbox server` with a SoftHSM2 key, then 500 idle connections
+//! held for 30 s: no failure, and every box is gone afterwards. And a token
+//! that disappears mid-run and comes back.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 mod common;
@@ -229,4 +230,132 @@ fn five_hundred_idle_connections_survive_thirty_seconds() {
     }
     drop(clients);
     wait_for_no_boxes(status_port);
+}
+
+/// A token that disappears (its SoftHSM2 directory moved away) fails
+/// handshakes with a keystore error while the process stays up; when it
+/// comes back, handshakes succeed again without a restart.
+#[test]
+fn a_token_that_disappears_and_returns_is_used_again_without_a_restart() {
+    let module = softhsm::get().module.clone();
+    let home = tempfile::tempdir().unwrap();
+    // A token store of this test's own: moving it away touches no other test.
+    let store = home.path().join("softhsm");
+    let tokens = store.join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = store.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let init = std::process::Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "comes-and-goes"])
+        .args(["--pin", softhsm::PIN, "--so-pin", "5678"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", text(&init));
+    let keys = |args: &[&str]| {
+        let out = tlsbox(home.path())
+            .arg("keys")
+            .args(args)
+            .arg("--pkcs11-module")
+            .arg(&module)
+            .env("PKCS11_PIN", softhsm::PIN)
+            .env("SOFTHSM2_CONF", &conf)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    let token = "pkcs11:token=comes-and-goes";
+    keys(&[
+        "generate",
+        "--token",
+        token,
+        "--label",
+        "k",
+        "--id",
+        "01",
+        "--algorithm",
+        "p256",
+    ]);
+    let key = format!("{token};object=k");
+    let cert = home.path().join("k.pem");
+    keys(&[
+        "self-sign",
+        "--key",
+        &key,
+        "--name",
+        "localhost",
+        "--out",
+        cert.to_str().unwrap(),
+    ]);
+
+    let backend = Backend::start(BackendMode::Echo);
+    let status_port = free_port();
+    let port = free_port();
+    let mut cmd = tlsbox(home.path());
+    cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--target", &backend.address(), "--disable-authentication"])
+        .args(["--key", &key, "--cert", cert.to_str().unwrap()])
+        .arg("--pkcs11-module")
+        .arg(&module)
+        .args(["--status", &format!("127.0.0.1:{status_port}")])
+        .env("PKCS11_PIN", softhsm::PIN)
+        .env("SOFTHSM2_CONF", &conf);
+    let mut server = Proxy::spawn(home.path(), cmd, status_port);
+    let config = client_config(&cert);
+    let handshake = || Client::connect(port, &config).and_then(|mut c| c.echo(b"ping\n"));
+    handshake().unwrap();
+    let status = |want: &str| http_get(status_port, "/_status").contains(want);
+    assert!(
+        status("\"token_reachable\": true"),
+        "{}",
+        http_get(status_port, "/_status")
+    );
+
+    let away = store.join("tokens.away");
+    std::fs::rename(&tokens, &away).unwrap();
+    // The box cannot send an alert once the handshake is encrypted: the
+    // client sees the connection close.
+    for _ in 0..3 {
+        assert!(handshake().is_err());
+    }
+    assert!(server.child.try_wait().unwrap().is_none(), "the server exited");
+    server.wait_for_log("handshake failed", 3);
+    assert!(
+        server
+            .log()
+            .contains("error=keystore: keystore failure: token \"comes-and-goes\""),
+        "{}",
+        server.log()
+    );
+    assert!(
+        status("\"token_reachable\": false"),
+        "{}",
+        http_get(status_port, "/_status")
+    );
+
+    std::fs::rename(&away, &tokens).unwrap();
+    // Re-initialising the module is tried at most once a second.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut outcome = handshake();
+    while outcome.is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        outcome = handshake();
+    }
+    outcome.unwrap_or_else(|e| panic!("the token came back but handshakes still fail: {e}\n{}", server.log()));
+    for _ in 0..5 {
+        handshake().unwrap();
+    }
+    assert!(
+        status("\"token_reachable\": true"),
+        "{}",
+        http_get(status_port, "/_status")
+    );
+    assert!(server.log().contains("re-initialis"), "{}", server.log());
 }

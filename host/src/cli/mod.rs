@@ -371,8 +371,20 @@ pub(crate) fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TLSBOX_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let wanted = std::env::var("TLSBOX_LOG").unwrap_or_default();
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&wanted)
+        .ok()
+        .filter(|_| !wanted.is_empty())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    // cryptoki logs, at ERROR, every mechanism a token offers that it has
+    // no name for, each time the mechanism list is read (SoftHSM2: some
+    // twenty lines at start-up). They are not errors; keep them out unless
+    // asked for by name.
+    if !wanted.contains("cryptoki") {
+        if let Ok(quiet) = "cryptoki::mechanism=off".parse() {
+            filter = filter.add_directive(quiet);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -7,23 +7,26 @@
 //!   locking (without it SoftHSM2 crashes under two threads);
 //! - each token keeps a pool of logged-in sessions, one per signing thread
 //!   at a time; the pool keeps at least one open so the login survives;
-//! - a session the token invalidated (closed behind our back, logged out,
-//!   token removed) fails that one signature with a typed error and is
-//!   replaced, with a fresh login, on the next one;
+//! - a session the token invalidated (closed behind our back, logged out)
+//!   is replaced, with a fresh login, and the call made once more;
+//! - a token that went away fails signatures with a typed error and the
+//!   process carries on; when it answers again (at most once a second the
+//!   module is re-initialised to find out, see [`module`]) signing resumes
+//!   without a restart;
 //! - it signs only TLS-shaped messages for the keys it was configured with
 //!   (DESIGN.md invariant 3), and logs refusals without their content.
 //!
 //! Initialise it after any `fork()`: PKCS#11 state does not survive one.
 
 mod mechanism;
+mod module;
 pub mod tooling;
 pub mod uri;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::MechanismType;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
@@ -33,6 +36,7 @@ use cryptoki::types::AuthPin;
 use tlsbox_core::rustls::SignatureScheme;
 
 use self::mechanism::KeyKind;
+use self::module::{token_gone, Module};
 pub use self::uri::{Pkcs11Uri, UriError};
 use super::{policy, KeyInfo, Keystore, KeystoreError};
 
@@ -77,26 +81,8 @@ pub enum Pkcs11Error {
     Call(#[from] CkError),
 }
 
-/// A loaded, initialised PKCS#11 module. One per library per process:
-/// `C_Initialize` may be called only once.
-fn module(path: &Path) -> Result<Pkcs11, Pkcs11Error> {
-    static MODULES: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
-    let modules = MODULES.get_or_init(Default::default);
-    let mut modules = modules.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(m) = modules.get(path) {
-        return Ok(m.clone());
-    }
-    let ctx = Pkcs11::new(path)?;
-    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    modules.insert(path.to_path_buf(), ctx.clone());
-    Ok(ctx)
-}
-
 /// Find the one slot whose token matches the URI's token attributes.
-fn find_slot(ctx: &Pkcs11, uri: &Pkcs11Uri, shown: &str) -> Result<Slot, Pkcs11Error> {
+fn find_slot(ctx: &cryptoki::context::Pkcs11, uri: &Pkcs11Uri, shown: &str) -> Result<Slot, Pkcs11Error> {
     let mut found = Vec::new();
     for slot in ctx.get_slots_with_initialized_token()? {
         let info = ctx.get_token_info(slot)?;
@@ -154,80 +140,164 @@ pub(crate) fn private_key_template(uri: &Pkcs11Uri) -> Vec<Attribute> {
     template
 }
 
-/// One token: its slot, its PIN, and a pool of logged-in sessions.
+/// A session of one module generation. Opened without close-on-drop: a
+/// session of an older generation must be forgotten, not closed.
+struct Pooled {
+    session: Session,
+    generation: u64,
+}
+
+impl Pooled {
+    /// Close it, unless C_Finalize already did.
+    fn close(self, current: u64) {
+        if self.generation == current {
+            let _ = self.session.close();
+        }
+    }
+}
+
+/// One token: where it is, its PIN, and a pool of logged-in sessions.
 struct Token {
-    ctx: Pkcs11,
-    module: PathBuf,
-    slot: Slot,
+    module: Arc<Module>,
+    /// Label and serial number: what finds the token again after the
+    /// module is re-initialised (slot numbers may change).
     label: String,
+    serial: String,
+    /// The slot, and the generation it was found in.
+    slot: Mutex<(u64, Slot)>,
     pin: Option<AuthPin>,
-    pool: Mutex<Vec<Session>>,
+    pool: Mutex<Vec<Pooled>>,
 }
 
 impl Token {
-    fn open(ctx: Pkcs11, module: PathBuf, slot: Slot, pin: Option<AuthPin>) -> Result<Self, Pkcs11Error> {
-        let label = ctx.get_token_info(slot)?.label().trim_end().to_string();
+    fn open(module: Arc<Module>, slot: Slot, pin: Option<AuthPin>) -> Result<Self, Pkcs11Error> {
+        let generation = module.enter();
+        let info = module.ctx().get_token_info(slot)?;
         let token = Self {
-            ctx,
-            module,
-            slot,
-            label,
+            label: info.label().trim_end().to_string(),
+            serial: info.serial_number().trim_end().to_string(),
+            slot: Mutex::new((*generation, slot)),
             pin,
             pool: Mutex::new(Vec::new()),
+            module: module.clone(),
         };
         // Log in now: a wrong PIN must fail at start-up, not at the first
         // handshake. The session stays in the pool and keeps the login.
-        let session = token.new_session()?;
-        token.give_back(session);
+        let session = token.new_session(*generation)?;
+        token.pool().push(session);
         Ok(token)
     }
 
-    fn new_session(&self) -> Result<Session, Pkcs11Error> {
-        let session = self.ctx.open_ro_session(self.slot)?;
+    /// The token's slot in `generation`, found again by label and serial
+    /// after a re-initialisation.
+    fn slot(&self, generation: u64) -> Result<Slot, Pkcs11Error> {
+        let mut cached = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if cached.0 != generation {
+            let uri = Pkcs11Uri {
+                token: Some(self.label.clone()),
+                serial: Some(self.serial.clone()),
+                ..Pkcs11Uri::default()
+            };
+            let slot = find_slot(self.module.ctx(), &uri, &format!("{uri:?}"))?;
+            *cached = (generation, slot);
+        }
+        Ok(cached.1)
+    }
+
+    fn new_session(&self, generation: u64) -> Result<Pooled, Pkcs11Error> {
+        let session = self.module.ctx().open_ro_session_no_drop(self.slot(generation)?)?;
+        let pooled = Pooled { session, generation };
         if let Some(pin) = &self.pin {
-            login(&session, pin)?;
+            if let Err(e) = login(&pooled.session, pin) {
+                pooled.close(generation);
+                return Err(e.into());
+            }
         }
-        Ok(session)
+        Ok(pooled)
     }
 
-    fn pool(&self) -> std::sync::MutexGuard<'_, Vec<Session>> {
-        self.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn pool(&self) -> std::sync::MutexGuard<'_, Vec<Pooled>> {
+        self.pool.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn give_back(&self, session: Session) {
-        self.pool().push(session);
+    /// A pooled session of `generation`; older ones are forgotten.
+    fn take_session(&self, generation: u64) -> Option<Pooled> {
+        let mut pool = self.pool();
+        while let Some(pooled) = pool.pop() {
+            if pooled.generation == generation {
+                return Some(pooled);
+            }
+        }
+        None
     }
 
-    /// Run `f` on a pooled session. If the token invalidated the session
-    /// (closed behind our back, logged out, token re-inserted), the whole
-    /// pool goes (its sessions share that fate) and `f` runs once more on a
-    /// fresh, logged-in session; only if that fails too is the error
-    /// returned.
-    fn with_session<T>(&self, f: impl Fn(&Session) -> Result<T, CkError>) -> Result<T, Pkcs11Error> {
-        let pooled = self.pool().pop();
-        let session = match pooled {
+    /// Close every pooled session: they share the fate of one the token
+    /// invalidated.
+    fn empty_pool(&self, generation: u64) {
+        let pooled: Vec<Pooled> = std::mem::take(&mut *self.pool());
+        for p in pooled {
+            p.close(generation);
+        }
+    }
+
+    /// Run `f` on a logged-in session, with the module generation it
+    /// belongs to. If the token invalidated the session (closed behind our
+    /// back, logged out), `f` runs once more on a fresh one. If the token
+    /// itself is gone, the module is re-initialised (at most once a second)
+    /// and `f` runs once more in the new generation; only if that fails too
+    /// is the error returned.
+    fn with_session<T>(&self, f: impl Fn(&Session, u64) -> Result<T, Pkcs11Error>) -> Result<T, Pkcs11Error> {
+        let generation = self.module.enter();
+        match self.attempt(*generation, &f) {
+            Err(Pkcs11Error::Call(e)) if token_gone(&e) => {
+                let seen = *generation;
+                drop(generation);
+                if !self.module.reinitialize(seen) {
+                    return Err(e.into());
+                }
+                let generation = self.module.enter();
+                self.attempt(*generation, &f)
+            }
+            other => other,
+        }
+    }
+
+    fn attempt<T>(
+        &self,
+        generation: u64,
+        f: &impl Fn(&Session, u64) -> Result<T, Pkcs11Error>,
+    ) -> Result<T, Pkcs11Error> {
+        let pooled = match self.take_session(generation) {
             Some(s) => s,
-            None => self.new_session()?,
+            None => self.new_session(generation)?,
         };
-        match f(&session) {
-            Ok(v) => {
-                self.give_back(session);
-                Ok(v)
-            }
-            Err(e) if session_lost(&e) => {
+        match f(&pooled.session, generation) {
+            Err(Pkcs11Error::Call(e)) if session_lost(&e) => {
                 tracing::warn!(token = %self.label, error = %e, "PKCS#11 session lost; logging in again");
-                self.pool().clear();
-                drop(session);
-                let fresh = self.new_session()?;
-                let result = f(&fresh);
-                self.give_back(fresh);
-                Ok(result?)
+                self.empty_pool(generation);
+                pooled.close(generation);
+                let fresh = self.new_session(generation)?;
+                let result = f(&fresh.session, generation);
+                self.pool().push(fresh);
+                result
             }
-            Err(e) => {
-                self.give_back(session);
-                Err(e.into())
+            result => {
+                self.pool().push(pooled);
+                result
             }
         }
+    }
+
+    /// Whether the token answers now (for health checks).
+    fn reachable(&self) -> Result<(), Pkcs11Error> {
+        self.with_session(|s, _| Ok(s.get_session_info()?)).map(drop)
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        let generation = *self.module.enter();
+        self.empty_pool(generation);
     }
 }
 
@@ -236,7 +306,8 @@ struct KeyEntry {
     token: Arc<Token>,
     /// What finds the private key: class, and the URI's id and label.
     template: Vec<Attribute>,
-    handle: Mutex<Option<ObjectHandle>>,
+    /// The key's handle, and the module generation it is valid in.
+    handle: Mutex<Option<(u64, ObjectHandle)>>,
     kind: KeyKind,
     schemes: Vec<SignatureScheme>,
     spki: Vec<u8>,
@@ -245,15 +316,18 @@ struct KeyEntry {
 }
 
 impl KeyEntry {
-    fn handle(&self) -> Result<ObjectHandle, Pkcs11Error> {
-        let mut cached = self.handle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(h) = *cached {
-            return Ok(h);
+    /// The key's handle in `generation`, found with `session` if not known.
+    fn handle(&self, session: &Session, generation: u64) -> Result<ObjectHandle, Pkcs11Error> {
+        let mut cached = self.handle.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((g, h)) = *cached {
+            if g == generation {
+                return Ok(h);
+            }
         }
-        let found = self.token.with_session(|s| s.find_objects(&self.template))?;
+        let found = session.find_objects(&self.template)?;
         match found.as_slice() {
             [h] => {
-                *cached = Some(*h);
+                *cached = Some((generation, *h));
                 Ok(*h)
             }
             [] => Err(Pkcs11Error::NoKey(format!("{:?}", self.template))),
@@ -262,7 +336,7 @@ impl KeyEntry {
     }
 
     fn forget_handle(&self) {
-        *self.handle.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *self.handle.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 }
 
@@ -321,25 +395,31 @@ impl Pkcs11Keystore {
             .map(PathBuf::from)
             .or_else(|| source.module.clone())
             .ok_or(Pkcs11Error::NoModule)?;
-        let ctx = module(&module_path)?;
+        let module = Module::load(&module_path)?;
+        let ctx = module.ctx();
         let mut token_uri = uri.clone();
         if token_uri.token.is_none() {
             token_uri.token = source.token_label.clone();
         }
-        let slot = find_slot(&ctx, &token_uri, &shown)?;
+        let slot = find_slot(ctx, &token_uri, &shown)?;
         let pin = match (&uri.pin_value, &uri.pin_source) {
             (Some(v), _) => Some(AuthPin::from(v.clone())),
             (None, Some(src)) => Some(read_pin_file(Path::new(src.strip_prefix("file:").unwrap_or(src)))?),
             (None, None) => source.pin.clone(),
         };
-        let token = match self.tokens.iter().find(|t| t.slot == slot && t.module == module_path) {
+        let info = ctx.get_token_info(slot)?;
+        let same_token = |t: &&Arc<Token>| {
+            Arc::ptr_eq(&t.module, &module)
+                && t.label == info.label().trim_end()
+                && t.serial == info.serial_number().trim_end()
+        };
+        let token = match self.tokens.iter().find(same_token) {
             Some(t) => t.clone(),
             None => {
-                let needs_login = ctx.get_token_info(slot)?.login_required();
-                if needs_login && pin.is_none() {
+                if info.login_required() && pin.is_none() {
                     return Err(Pkcs11Error::NoPin(token_uri.token.clone().unwrap_or_default()));
                 }
-                let t = Arc::new(Token::open(ctx.clone(), module_path.clone(), slot, pin)?);
+                let t = Arc::new(Token::open(module.clone(), slot, pin)?);
                 self.tokens.push(t.clone());
                 t
             }
@@ -354,17 +434,18 @@ impl Pkcs11Keystore {
             spki: Vec::new(),
             certificate: None,
         };
-        let handle = entry.handle().map_err(|e| match e {
-            Pkcs11Error::NoKey(_) => Pkcs11Error::NoKey(shown.clone()),
-            Pkcs11Error::AmbiguousKey(_) => Pkcs11Error::AmbiguousKey(shown.clone()),
-            other => other,
-        })?;
         let Described {
             kind,
             spki,
             certificate,
-        } = token.with_session(|s| Ok(describe(s, handle, &entry.template)))??;
-        let mechanisms = token.ctx.get_mechanism_list(slot)?;
+        } = token
+            .with_session(|s, generation| describe(s, entry.handle(s, generation)?, &entry.template))
+            .map_err(|e| match e {
+                Pkcs11Error::NoKey(_) => Pkcs11Error::NoKey(shown.clone()),
+                Pkcs11Error::AmbiguousKey(_) => Pkcs11Error::AmbiguousKey(shown.clone()),
+                other => other,
+            })?;
+        let mechanisms = ctx.get_mechanism_list(slot)?;
         let schemes = mechanism::schemes(kind, &mechanisms);
         if schemes.is_empty() {
             return Err(Pkcs11Error::UnsupportedKey(format!(
@@ -391,12 +472,10 @@ impl Pkcs11Keystore {
     }
 
     /// Whether every token this keystore uses answers now (for health
-    /// checks): asks each for its token information.
+    /// checks): asks each, through a logged-in session, so that a token
+    /// that came back is found again here as on a handshake.
     pub fn tokens_reachable(&self) -> Result<(), Pkcs11Error> {
-        for token in &self.tokens {
-            token.ctx.get_token_info(token.slot)?;
-        }
-        Ok(())
+        self.tokens.iter().try_for_each(|token| token.reachable())
     }
 
     /// The DER certificate stored on the token beside the key `name`, if any.
@@ -521,10 +600,10 @@ impl Keystore for Pkcs11Keystore {
         let plan = mechanism::plan(entry.kind, scheme, message).ok_or(KeystoreError::UnsupportedScheme(scheme))?;
         let failed = |e: Pkcs11Error| KeystoreError::Failed(format!("token {:?}: {e}", entry.token.label));
         let attempt = || {
-            let handle = entry.handle()?;
-            entry
-                .token
-                .with_session(|s| s.sign(&plan.mechanism, handle, &plan.input))
+            entry.token.with_session(|s, generation| {
+                let handle = entry.handle(s, generation)?;
+                Ok(s.sign(&plan.mechanism, handle, &plan.input)?)
+            })
         };
         let signature = match attempt() {
             // A key we can no longer see: the handle went stale, or the
@@ -534,7 +613,7 @@ impl Keystore for Pkcs11Keystore {
             | Err(Pkcs11Error::Call(CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _))) => {
                 tracing::warn!(key, token = %entry.token.label, "PKCS#11 key handle lost; logging in again");
                 entry.forget_handle();
-                entry.token.pool().clear();
+                entry.token.empty_pool(*entry.token.module.enter());
                 attempt()
             }
             other => other,

@@ -20,7 +20,8 @@ use tlsbox_core::rustls::pki_types::CertificateDer;
 use tlsbox_core::rustls::SignatureScheme;
 
 use super::mechanism::{self, KeyKind};
-use super::{find_slot, login, module, private_key_template, Pkcs11Error, Pkcs11Uri};
+use super::module::Module;
+use super::{find_slot, login, private_key_template, Pkcs11Error, Pkcs11Uri};
 
 /// Key pairs `tlsbox keys generate` makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +89,7 @@ pub fn list(
     pin: Option<&AuthPin>,
     token_label: Option<&str>,
 ) -> Result<Vec<TokenListing>, Pkcs11Error> {
-    let ctx = module(module_path)?;
+    let ctx = Module::load(module_path)?.ctx().clone();
     let mut out = Vec::new();
     let slots = ctx.get_slots_with_initialized_token()?;
     let only_one = slots.len() == 1;
@@ -160,7 +161,7 @@ impl TokenAdmin {
     /// Open the token `uri` names (token=, serial=, slot-id=) in `module_path`
     /// and log in with `pin`.
     pub fn open(module_path: &Path, uri: &Pkcs11Uri, pin: &AuthPin) -> Result<Self, Pkcs11Error> {
-        let ctx = module(module_path)?;
+        let ctx = Module::load(module_path)?.ctx().clone();
         let slot = find_slot(&ctx, uri, &format!("{uri:?}"))?;
         let session = ctx.open_rw_session(slot)?;
         login(&session, pin)?;
