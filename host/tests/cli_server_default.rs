@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -23,7 +22,7 @@ fn generated_identity_serves_the_responder_page_to_real_clients() {
 
     // curl, TLS 1.3: the page names version, suite and group.
     let out = run(
-        Command::new("curl")
+        leaks::peer("curl")
             .args(["-sS", "--cacert"])
             .arg(&ca)
             .arg(format!("https://localhost:{}/", server.port)),
@@ -39,7 +38,7 @@ fn generated_identity_serves_the_responder_page_to_real_clients() {
 
     // curl, TLS 1.2, by IP address (the certificate names 127.0.0.1 too).
     let out = run(
-        Command::new("curl")
+        leaks::peer("curl")
             .args(["-sS", "--tls-max", "1.2", "--cacert"])
             .arg(&ca)
             .arg(format!("https://127.0.0.1:{}/", server.port)),
@@ -65,7 +64,7 @@ fn generated_identity_serves_the_responder_page_to_real_clients() {
 
     // GnuTLS.
     let out = run(
-        Command::new("gnutls-cli")
+        leaks::peer("gnutls-cli")
             .arg("--x509cafile")
             .arg(&ca)
             .args(["-p", &server.port.to_string(), "localhost"]),

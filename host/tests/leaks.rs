@@ -1,7 +1,9 @@
-//! No PIN in any log line, even at trace level: a token with a PIN that
-//! cannot appear by chance, the key tooling and a server using it, every
-//! line they print searched.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+//! No PIN and no session secret in any log line, even at trace level.
+//!
+//! Every proxy test's log is searched when its proxy is dropped (see
+//! `Proxy::spawn`); the tests here check that this search has something to
+//! find with, and that it would find a leak.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 mod common;
 
@@ -102,5 +104,34 @@ fn the_pin_never_reaches_a_log_line_even_at_trace() {
     );
     for (what, text) in [("server log", &log), ("keys and wrong-PIN output", &printed)] {
         assert!(!text.contains(DISTINCT_PIN), "the PIN shows in the {what}:\n{text}");
+    }
+}
+
+/// The secrets a peer logs are the box's own, and the search over a proxy's
+/// trace log finds one planted there in any encoding: the drop-time check
+/// every proxy test runs is not vacuous.
+#[test]
+fn the_peers_key_log_feeds_a_search_that_would_find_a_leaked_secret() {
+    require("openssl");
+    let home = tempfile::tempdir().unwrap();
+    let backend = Backend::start(BackendMode::EchoLine);
+    let server = Proxy::server(home.path(), &backend.address(), &["--disable-authentication"]);
+    let before = leaks::logged_secrets().len();
+    let out = s_client(server.port, &pki_path("ca.pem"), &["-quiet"], b"secret-free\n");
+    assert!(out.contains("secret-free"), "{out}");
+    let secrets = leaks::logged_secrets();
+    // TLS 1.3: two handshake secrets, two traffic secrets, the exporter.
+    assert!(secrets.len() >= before + 5, "{} secrets logged", secrets.len() - before);
+    let log = std::fs::read(&server.log).unwrap();
+    assert!(String::from_utf8_lossy(&log).contains("TRACE"), "not at trace");
+    assert_eq!(leaks::find(&log, &secrets), None);
+
+    let newest = secrets.last().unwrap();
+    let window = &newest[..leaks::WINDOW];
+    let hex: String = window.iter().map(|b| format!("{b:02X}")).collect();
+    for planted in [format!("key={hex}"), format!("key={window:?}")] {
+        let mut leaked = log.clone();
+        leaked.extend_from_slice(planted.as_bytes());
+        assert!(leaks::find(&leaked, &secrets).is_some(), "missed {planted}");
     }
 }

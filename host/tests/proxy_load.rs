@@ -70,7 +70,9 @@ fn client_config(anchor: &std::path::Path) -> ClientConfig {
         trust_anchors: anchors,
         ..Default::default()
     };
-    ClientConfig::new(&options, Arc::new(SoftwareKeystore::new())).unwrap()
+    ClientConfig::new(&options, Arc::new(SoftwareKeystore::new()))
+        .unwrap()
+        .with_key_log_for_tests(Arc::new(TestKeyLog))
 }
 
 fn live_boxes(status_port: u16) -> f64 {

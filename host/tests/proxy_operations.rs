@@ -329,13 +329,10 @@ fn proxy_protocol_v2_carries_the_client_both_ways() {
     );
     let front = balancer(proxy_v2_header([203, 0, 113, 9], 4321), server.port);
     let out = Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &format!("127.0.0.1:{front}"),
-            "-servername",
-            "localhost",
-        ])
+        .arg("s_client")
+        .arg("-keylogfile")
+        .arg(leaks::key_log_file())
+        .args(["-connect", &format!("127.0.0.1:{front}"), "-servername", "localhost"])
         .args([
             "-CAfile",
             &ca,

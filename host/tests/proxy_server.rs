@@ -58,7 +58,7 @@ fn real_clients_reach_the_backend_through_the_box() {
     assert!(out.contains("ping from openssl"), "{out}");
 
     let gnutls = run(
-        Command::new("gnutls-cli").args([
+        leaks::peer("gnutls-cli").args([
             "--x509cafile",
             &pki("ca.pem"),
             "-p",
@@ -71,7 +71,7 @@ fn real_clients_reach_the_backend_through_the_box() {
     assert!(text(&gnutls).contains("ping from gnutls"), "{}", text(&gnutls));
 
     let curl = run(
-        Command::new("curl")
+        leaks::peer("curl")
             .args(["-sS", "--cacert", &pki("ca.pem")])
             .arg(format!("https://localhost:{}/", server.port)),
         b"",

@@ -83,3 +83,26 @@ fn the_only_import_is_the_keystore() {
     let imports: Vec<&str> = code.lines().filter(|l| l.starts_with("import ")).collect();
     assert_eq!(imports, ["import keystore;"]);
 }
+
+/// The native-only test key log (`tlsbox-core`'s `insecure-key-log-for-tests`)
+/// must never reach the component or the shipped host: only the host's
+/// dev-dependencies may name it.
+#[test]
+fn the_test_key_log_is_enabled_only_for_tests() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    const FEATURE: &str = "insecure-key-log-for-tests";
+    for manifest in ["Cargo.toml", "guest/component/Cargo.toml"] {
+        assert!(!read(manifest).contains(FEATURE), "{manifest} enables {FEATURE}");
+    }
+    let host = read("host/Cargo.toml");
+    let (shipped, dev) = host.split_once("[dev-dependencies]").unwrap();
+    assert!(
+        !shipped.contains(FEATURE),
+        "host/Cargo.toml enables {FEATURE} outside dev-dependencies"
+    );
+    assert!(
+        dev.split("\n[").next().unwrap().contains(FEATURE),
+        "the host's tests lost the key log they scan logs with"
+    );
+}

@@ -393,6 +393,19 @@ impl ResolvesClientCert for ClientIdentity {
     }
 }
 
+#[cfg(feature = "insecure-key-log-for-tests")]
+impl ClientConfig {
+    /// TEST ONLY: every secret of connections made with this configuration
+    /// goes to `log` (NSS key log lines), so that a test can check that none
+    /// of them shows up anywhere else.
+    pub fn with_key_log_for_tests(mut self, log: Arc<dyn rustls::KeyLog>) -> Self {
+        let mut config = (*self.config).clone();
+        config.key_log = log;
+        self.config = Arc::new(config);
+        self
+    }
+}
+
 impl ClientConfig {
     /// Check `options` and build a client configuration signing through `keystore`.
     pub fn new(options: &ClientOptions, keystore: Arc<dyn Keystore>) -> Result<Self, Error> {

@@ -70,9 +70,22 @@ impl Proxy {
     }
 
     /// Run `cmd` (which listens on `port`) with its log in `home`.
+    ///
+    /// Unless the test chose a log level, the proxy logs at trace; when it
+    /// is dropped, every line is searched for the test PIN and for any 32
+    /// bytes of the session secrets the peers logged
+    /// ([`tlsbox_test_support::leaks`]). It is also given an
+    /// `SSLKEYLOGFILE`, which it must ignore.
     pub(crate) fn spawn(home: &Path, mut cmd: Command, port: u16) -> Self {
         // One compiled box for all the proxy tests.
         cmd.env("XDG_CACHE_HOME", concat!(env!("CARGO_TARGET_TMPDIR"), "/cache"));
+        let default_level = cmd
+            .get_envs()
+            .any(|(k, v)| k == "TLSBOX_LOG" && v == Some("info".as_ref()));
+        if default_level {
+            cmd.env("TLSBOX_LOG", "trace");
+        }
+        cmd.env("SSLKEYLOGFILE", home.join(format!("sslkeylog-{port}")));
         let log = home.join(format!("tlsbox-{port}.log"));
         let file = std::fs::File::create(&log).unwrap();
         let child = cmd
@@ -122,6 +135,51 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            return;
+        }
+        let log = std::fs::read(&self.log).unwrap_or_default();
+        let text = String::from_utf8_lossy(&log);
+        assert!(
+            !text.contains(tlsbox_test_support::softhsm::PIN),
+            "the token PIN is in the log of the proxy on port {}",
+            self.port
+        );
+        let secrets = tlsbox_test_support::leaks::logged_secrets();
+        eprintln!(
+            "leak scan: {} log bytes of the proxy on port {} against {} session secrets",
+            log.len(),
+            self.port,
+            secrets.len()
+        );
+        if let Some(line) = tlsbox_test_support::leaks::find(&log, &secrets) {
+            panic!(
+                "a session secret is in the log of the proxy on port {}: {line}",
+                self.port
+            );
+        }
+        let sslkeylog = self.log.with_file_name(format!("sslkeylog-{}", self.port));
+        assert!(!sslkeylog.exists(), "tlsbox wrote to SSLKEYLOGFILE");
+    }
+}
+
+/// A key log for the box's TLS core run natively as a test peer (its
+/// test-only `insecure-key-log-for-tests`): appends NSS key log lines to this
+/// process's [`tlsbox_test_support::leaks::key_log_file`].
+#[derive(Debug)]
+pub(crate) struct TestKeyLog;
+
+impl tlsbox_host::core::rustls::KeyLog for TestKeyLog {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        use std::io::Write;
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let line = format!("{label} {} {}\n", hex(client_random), hex(secret));
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(tlsbox_test_support::leaks::key_log_file())
+            .unwrap();
+        file.write_all(line.as_bytes()).unwrap();
     }
 }
 
@@ -269,6 +327,7 @@ pub(crate) fn chromium_dump_dom(home: &Path, extra: &[String], url: &str) -> std
                 "--disable-component-update",
                 "--disable-sync",
             ])
+            .arg(format!("--ssl-key-log-file={}", leaks::key_log_file().display()))
             .arg(format!("--user-data-dir={}", profile.display()))
             .args(extra)
             .args(["--dump-dom", url]),

@@ -3,6 +3,8 @@
 //! No tlsbox dependency, so the host's CLI tests can use it too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod leaks;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -97,6 +99,8 @@ pub fn s_client(port: u16, ca: &std::path::Path, extra: &[&str], stdin: &[u8]) -
     ])
     .args(["-verify_return_error", "-CAfile"])
     .arg(ca)
+    .arg("-keylogfile")
+    .arg(leaks::key_log_file())
     .args(extra);
     text(&run(&mut cmd, stdin, Duration::from_secs(30)))
 }
@@ -132,7 +136,9 @@ impl ServerProcess {
             .arg("-cert")
             .arg(pki_path(&format!("{stem}.pem")))
             .arg("-key")
-            .arg(pki_path(&format!("{stem}.key")));
+            .arg(pki_path(&format!("{stem}.key")))
+            .arg("-keylogfile")
+            .arg(leaks::key_log_file());
         Self::spawn(&mut cmd, port)
     }
 }
@@ -157,8 +163,9 @@ pub mod softhsm {
     pub const TOKEN: &str = "tlsbox-test";
     /// A second token, never logged in by the keystore tests.
     pub const SECOND_TOKEN: &str = "tlsbox-second";
-    /// User PIN of both tokens.
-    pub const PIN: &str = "1234";
+    /// User PIN of both tokens: one that cannot appear in a log by chance,
+    /// so the proxy tests can look for it in every log line.
+    pub const PIN: &str = "pin-Wq4v-tlsbox";
     const SO_PIN: &str = "5678";
 
     /// The store.
