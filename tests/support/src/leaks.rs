@@ -152,7 +152,10 @@ mod tests {
             format!("x key={:?} y", &s[..]),
         ];
         for case in cases {
-            assert!(find(case.as_bytes(), std::slice::from_ref(&s)).is_some(), "missed: {case}");
+            assert!(
+                find(case.as_bytes(), std::slice::from_ref(&s)).is_some(),
+                "missed: {case}"
+            );
         }
         let mut raw = b"binary ".to_vec();
         raw.extend_from_slice(middle);
