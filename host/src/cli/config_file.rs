@@ -24,6 +24,7 @@ use anyhow::{bail, Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
+use super::config_table::{tables, Given};
 use super::{Cli, Command, ListenerArgs, Plan};
 
 /// The listeners and process settings: from the command line alone, or
@@ -45,13 +46,6 @@ pub(super) fn plan() -> Result<Plan> {
     let (kind, sub) = matches.subcommand().context("no subcommand")?;
     let given = given_on_command_line(&matches, kind, sub);
     from_file(&path, kind, &given).with_context(|| format!("config file {}", path.display()))
-}
-
-/// A flag from the command line: its long name and raw values.
-struct Given {
-    long: String,
-    values: Vec<OsString>,
-    global: bool,
 }
 
 /// The flags the user typed (not defaults, not the environment).
@@ -90,41 +84,17 @@ fn given_on_command_line(top: &ArgMatches, kind: &str, sub: &ArgMatches) -> Vec<
 
 fn from_file(path: &Path, kind: &str, given: &[Given]) -> Result<Plan> {
     let text = std::fs::read_to_string(path).context("reading it")?;
-    let table: toml::Table = text.parse().context("parsing it as TOML")?;
-    let mut top_args = vec![];
-    for (key, value) in &table {
-        if key != "server" && key != "client" {
-            push_key(&mut top_args, key, value, given)?;
-        }
-    }
     let mut listeners = vec![];
     let mut global = None;
-    for section in ["server", "client"] {
-        let Some(entries) = table.get(section) else { continue };
-        let entries = entries
-            .as_array()
-            .with_context(|| format!("`{section}` must be an array of tables: [[{section}]]"))?;
-        for (i, entry) in entries.iter().enumerate() {
-            let entry = entry
-                .as_table()
-                .with_context(|| format!("[[{section}]] #{} is not a table", i + 1))?;
-            let mut argv: Vec<OsString> = vec!["tlsbox".into()];
-            argv.extend(top_args.iter().cloned());
-            argv.push(section.into());
-            for (key, value) in entry {
-                push_key(&mut argv, key, value, given)?;
-            }
-            for flag in given.iter().filter(|g| g.global || section == kind) {
-                push_flag(&mut argv, &flag.long, &flag.values);
-            }
-            let cli = Cli::try_parse_from_argv(argv).with_context(|| format!("in [[{section}]] #{}", i + 1))?;
-            global.get_or_insert(cli.global);
-            listeners.push(match cli.command {
-                Command::Server(args) => ListenerArgs::Server(Box::new(args)),
-                Command::Client(args) => ListenerArgs::Client(Box::new(args)),
-                _ => bail!("[[{section}]] #{}: not a listener", i + 1),
-            });
-        }
+    for table in tables(&text, kind, given)? {
+        let (section, number) = (table.section, table.number);
+        let cli = Cli::try_parse_from_argv(table.argv).with_context(|| format!("in [[{section}]] #{number}"))?;
+        global.get_or_insert(cli.global);
+        listeners.push(match cli.command {
+            Command::Server(args) => ListenerArgs::Server(Box::new(args)),
+            Command::Client(args) => ListenerArgs::Client(Box::new(args)),
+            _ => bail!("[[{section}]] #{number}: not a listener"),
+        });
     }
     let Some(global) = global else {
         bail!("no [[server]] or [[client]] table: nothing to run")
@@ -136,48 +106,5 @@ impl Cli {
     fn try_parse_from_argv(argv: Vec<OsString>) -> Result<Self> {
         let matches = Cli::command().try_get_matches_from(argv)?;
         Ok(Cli::from_arg_matches(&matches)?)
-    }
-}
-
-/// Append `--key value…` for a TOML key, unless the command line sets it.
-fn push_key(argv: &mut Vec<OsString>, key: &str, value: &toml::Value, given: &[Given]) -> Result<()> {
-    if key == "config" {
-        bail!("`config` cannot be set inside a config file");
-    }
-    if given.iter().any(|g| g.long == key) {
-        return Ok(());
-    }
-    let values = match value {
-        toml::Value::Array(items) => items.iter().map(scalar).collect::<Result<Vec<_>>>(),
-        other => scalar(other).map(|v| vec![v]),
-    }
-    .with_context(|| format!("key `{key}`"))?;
-    for v in values.into_iter().flatten() {
-        push_flag(argv, key, &v);
-    }
-    Ok(())
-}
-
-/// A TOML scalar as flag values: `true` is the bare flag, `false` nothing.
-fn scalar(value: &toml::Value) -> Result<Option<Vec<OsString>>> {
-    Ok(match value {
-        toml::Value::String(s) => Some(vec![s.into()]),
-        toml::Value::Integer(i) => Some(vec![i.to_string().into()]),
-        toml::Value::Float(f) => Some(vec![f.to_string().into()]),
-        toml::Value::Boolean(true) => Some(vec![]),
-        toml::Value::Boolean(false) => None,
-        toml::Value::Datetime(_) | toml::Value::Array(_) | toml::Value::Table(_) => {
-            bail!("expected a string, number, boolean or a list of them")
-        }
-    })
-}
-
-fn push_flag(argv: &mut Vec<OsString>, long: &str, values: &[OsString]) {
-    if values.is_empty() {
-        argv.push(format!("--{long}").into());
-    }
-    for v in values {
-        argv.push(format!("--{long}").into());
-        argv.push(v.clone());
     }
 }

@@ -4,6 +4,7 @@
 mod address;
 mod client;
 mod config_file;
+mod config_table;
 mod connect;
 mod identity;
 mod keys;
