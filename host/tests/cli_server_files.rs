@@ -38,3 +38,20 @@ fn a_key_that_does_not_match_the_certificate_is_refused_at_start() {
     assert!(!out.status.success());
     assert!(text(&out).contains("does not match"), "{}", text(&out));
 }
+
+/// A request whose lines end in a bare LF (as tlsfuzzer's and hand-typed
+/// ones do) is answered, not left waiting for a CRLF that never comes.
+#[test]
+fn the_built_in_page_answers_a_request_with_bare_line_feeds() {
+    require("openssl");
+    let home = tempfile::tempdir().unwrap();
+    let cert = pki_path("ecdsa-p256.pem");
+    let key = pki_path("ecdsa-p256.key");
+    let server = tlsbox_server(
+        home.path(),
+        &["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap()],
+    );
+    // -ign_eof: s_client waits for the server to answer and close.
+    let out = s_client(server.port, &pki_path("ca.pem"), &["-ign_eof"], b"GET / HTTP/1.0\n\n");
+    assert!(out.contains("HTTP/1.1 200") || out.contains("HTTP/1.0 200"), "{out}");
+}

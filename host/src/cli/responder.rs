@@ -41,7 +41,10 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let mut buf = [0u8; 4096];
-    while request.len() < MAX_REQUEST && !request.windows(4).any(|w| w == b"\r\n\r\n") {
+    // The head ends at an empty line; like most servers, take a bare LF
+    // as a line ending too (tlsfuzzer and hand-typed requests send them).
+    let head_ends = |r: &[u8]| r.windows(4).any(|w| w == b"\r\n\r\n") || r.windows(2).any(|w| w == b"\n\n");
+    while request.len() < MAX_REQUEST && !head_ends(request) {
         let n = tls.read(&mut buf).await?;
         if n == 0 {
             break;
