@@ -225,6 +225,7 @@ pub(crate) fn error(e: TlsError) -> Error {
             alert: alert_from_wit(s.alert),
             reason: s.reason,
         },
+        TlsError::ClosedWithoutAlert(r) => E::ClosedWithoutAlert(r),
         TlsError::PeerAlert(a) => E::PeerAlert(alert_from_wit(a)),
         TlsError::Keystore(k) => E::Keystore(keystore_error_from_wit(k)),
         TlsError::InvalidConfig(r) => E::InvalidConfig(r),

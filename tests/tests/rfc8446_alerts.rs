@@ -305,6 +305,17 @@ fn known_deviations_of_rustls() {
         ..Hello::default()
     };
     assert_eq!(alert_for(&stray_share.record()), None);
+
+    // A handshake message declaring more than rustls' 64 KiB limit: rustls
+    // closes without any alert (§6.2 would have decode_error or
+    // record_overflow). The typed error says no alert was sent, and none
+    // was (tlsfuzzer found the error used to name one).
+    let mut oversized = vec![0x01, 0x01, 0x00, 0x01];
+    oversized.extend_from_slice(&[0; 100]);
+    let mut server = box_server(&server_options("ecdsa-p256"), keystore());
+    let err = server.feed_ciphertext(&record(0x16, &oversized)).unwrap_err();
+    assert!(matches!(err.as_tls(), Some(TlsError::ClosedWithoutAlert(_))), "{err}");
+    assert_eq!(server.take_ciphertext(1024).unwrap(), Vec::<u8>::new());
 }
 
 #[test]

@@ -223,6 +223,7 @@ pub(crate) fn error_to_wit(e: tlsbox_core::Error) -> TlsError {
             alert: alert_to_wit(alert),
             reason,
         }),
+        E::ClosedWithoutAlert(reason) => TlsError::ClosedWithoutAlert(reason),
         E::PeerAlert(alert) => TlsError::PeerAlert(alert_to_wit(alert)),
         E::Keystore(k) => TlsError::Keystore(keystore_error_to_wit(k)),
         E::InvalidConfig(r) => TlsError::InvalidConfig(r),

@@ -644,9 +644,11 @@ impl Connection {
     }
 
     /// rustls picks the alert at the place it finds the fault, and the
-    /// error it returns does not always say which one. Before the handshake
-    /// keys exist the alert goes out in the clear: read it from the record,
-    /// so the typed error names exactly the alert the peer will see.
+    /// error it returns does not always say which one, or whether it sent
+    /// one at all. Before the handshake keys exist the alert goes out in the
+    /// clear: read it from the record, so the typed error names exactly the
+    /// alert the peer will see; when nothing at all was queued, say that no
+    /// alert was sent.
     fn name_the_alert_sent(&mut self, err: &mut Error) {
         let mut queued = Vec::new();
         while self.tls.wants_write() {
@@ -656,9 +658,18 @@ impl Connection {
             }
         }
         let sent = plaintext_alert(&queued);
+        let nothing_sent = queued.is_empty();
         self.queued.extend_from_slice(&queued);
-        if let (Some(sent), Error::Protocol { alert, .. } | Error::Certificate { alert, .. }) = (sent, err) {
-            *alert = sent;
+        match err {
+            Error::Protocol { reason, .. } | Error::Certificate { reason, .. } if nothing_sent => {
+                *err = Error::ClosedWithoutAlert(core::mem::take(reason));
+            }
+            Error::Protocol { alert, .. } | Error::Certificate { alert, .. } => {
+                if let Some(sent) = sent {
+                    *alert = sent;
+                }
+            }
+            _ => {}
         }
     }
 

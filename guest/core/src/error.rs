@@ -26,6 +26,10 @@ pub enum Error {
         /// Why the certificate was refused.
         reason: String,
     },
+    /// The peer broke the protocol and the connection was closed without
+    /// an alert (rustls sends none for some faults).
+    #[error("protocol error (no alert sent): {0}")]
+    ClosedWithoutAlert(String),
     /// The peer sent a fatal alert.
     #[error("peer sent fatal alert {0:?}")]
     PeerAlert(AlertDescription),

@@ -369,6 +369,7 @@ fn reason_of(e: &Error) -> String {
     use tlsbox_host::core::Error as E;
     match e {
         Error::Tls(E::Certificate { alert, .. }) | Error::Tls(E::Protocol { alert, .. }) => alert_name(*alert),
+        Error::Tls(E::ClosedWithoutAlert(_)) => "closed_without_alert".into(),
         Error::Tls(E::PeerAlert(alert)) => format!("peer_{}", alert_name(*alert)),
         Error::Tls(E::Keystore(_)) => "keystore".into(),
         Error::Tls(_) => "tls".into(),
