@@ -75,6 +75,21 @@ def main():
                              capture_output=True, check=True).stdout
         write("peer_policy", stem, der)
     write("peer_policy", "uri-pattern", b"spiffe://tlsbox.test/ns/*/sa/**\nspiffe://tlsbox.test/ns/prod/sa/web")
+    # Private keys in every PEM form the software keystore reads: PKCS#8,
+    # SEC1 and PKCS#1 ("traditional").
+    for stem in ["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048"]:
+        path = os.path.join(PKI, stem + ".key")
+        with open(path, "rb") as f:
+            write("pem_key", stem + "-pkcs8", f.read())
+        if stem != "ed25519":
+            traditional = subprocess.run(["openssl", "pkey", "-in", path, "-traditional"],
+                                         capture_output=True, check=True).stdout
+            write("pem_key", stem + "-traditional", traditional)
+    # The README's config file example.
+    with open(os.path.join(HERE, "..", "README.md")) as f:
+        readme = f.read()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    write("config_file", "readme", example.encode())
 
 
 if __name__ == "__main__":

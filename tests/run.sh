@@ -37,7 +37,7 @@ cargo bench --workspace --no-run
 # cargo-fuzz and a nightly toolchain are here; the closing notes record
 # longer runs.
 if cargo +nightly --version >/dev/null 2>&1 && cargo fuzz --version >/dev/null 2>&1; then
-  for target in server_ciphertext client_ciphertext peer_policy pkcs11_uri proxy_header; do
+  for target in server_ciphertext client_ciphertext peer_policy pkcs11_uri proxy_header config_file pem_key; do
     scratch=$(mktemp -d)
     (cd fuzz && cargo +nightly fuzz run -O "$target" "$scratch" "corpus/$target" -- -max_total_time=20 -rss_limit_mb=2048)
     rm -rf "$scratch"
