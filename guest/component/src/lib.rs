@@ -95,44 +95,70 @@ impl wit::GuestConnection for Connection {
     }
 
     fn feed_ciphertext(&self, data: Vec<u8>) -> Result<u32, TlsError> {
-        let n = self
-            .0
-            .borrow_mut()
-            .feed_ciphertext(&data)
-            .map_err(convert::error_to_wit)?;
+        let n = self.state()?.feed_ciphertext(&data).map_err(convert::error_to_wit)?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     fn take_ciphertext(&self, max: u32) -> Vec<u8> {
-        self.0.borrow_mut().take_ciphertext(max as usize)
+        self.state()
+            .map(|mut c| c.take_ciphertext(max as usize))
+            .unwrap_or_default()
     }
 
     fn write_plaintext(&self, data: Vec<u8>) -> Result<u32, TlsError> {
-        let n = self
-            .0
-            .borrow_mut()
-            .write_plaintext(&data)
-            .map_err(convert::error_to_wit)?;
+        let n = self.state()?.write_plaintext(&data).map_err(convert::error_to_wit)?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     fn read_plaintext(&self, max: u32) -> Result<Vec<u8>, TlsError> {
-        self.0
-            .borrow_mut()
+        self.state()?
             .read_plaintext(max as usize)
             .map_err(convert::error_to_wit)
     }
 
     fn close(&self) {
-        self.0.borrow_mut().close();
+        if let Ok(mut c) = self.state() {
+            c.close();
+        }
     }
 
     fn status(&self) -> wit::Status {
-        convert::status_to_wit(self.0.borrow().status())
+        match self.state() {
+            Ok(c) => convert::status_to_wit(c.status()),
+            Err(_) => wit::Status {
+                phase: wit::Phase::Closed,
+                wants_read: false,
+                wants_write: false,
+                plaintext_ready: 0,
+                peer_closed: false,
+            },
+        }
     }
 
     fn session_info(&self) -> wit::SessionInfo {
-        convert::session_info_to_wit(self.0.borrow().session_info())
+        match self.state() {
+            Ok(c) => convert::session_info_to_wit(c.session_info()),
+            Err(_) => wit::SessionInfo {
+                version: None,
+                cipher_suite: None,
+                group: None,
+                alpn_protocol: None,
+                server_name: None,
+                peer_certificates: Vec::new(),
+                peer_allowed_by: None,
+            },
+        }
+    }
+}
+
+impl Connection {
+    /// The connection, unless a call into it is still under way. That only
+    /// happens when a host's import unwound through the box instead of
+    /// returning (a JavaScript host whose keystore threw): the connection
+    /// was left half-changed, so it stays failed, and says so, instead of
+    /// panicking.
+    fn state(&self) -> Result<std::cell::RefMut<'_, tlsbox_core::Connection>, TlsError> {
+        self.0.try_borrow_mut().map_err(|_| TlsError::Failed)
     }
 }
 
