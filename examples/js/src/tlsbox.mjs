@@ -1,0 +1,361 @@
+// tlsbox from Node.js: the same audited component the Rust host runs,
+// transpiled by jco (`npm run build` writes gen/), with a keystore in JS.
+//
+//   const server = tlsbox.createServer({ cert, key }, (socket) => socket.pipe(socket));
+//   server.listen(8443);
+//
+// As in the Rust host, every connection gets a box of its own (a fresh
+// instance of the compiled modules, with its own memory), so no session
+// secret is ever shared between connections, and a connection's box is
+// disposed with it (jco does not reliably run resource destructors, so it
+// is done explicitly).
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { Duplex } from 'node:stream';
+import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
+import { instantiate } from '../gen/box.js';
+import { softwareKeystore } from './keystore.mjs';
+
+export { softwareKeystore } from './keystore.mjs';
+
+/** A TLS failure inside the box: `tlsError` is the WIT `tls-error` ({ tag, val }). */
+export class TlsError extends Error {
+  constructor(tlsError) {
+    super(describe(tlsError));
+    this.name = 'TlsError';
+    this.tlsError = tlsError;
+  }
+}
+
+function describe(e) {
+  switch (e?.tag) {
+    case 'protocol':
+    case 'certificate':
+      return `${e.tag} error (${e.val.alert.tag} sent): ${e.val.reason}`;
+    case 'closed-without-alert':
+      return `protocol error (no alert sent): ${e.val}`;
+    case 'peer-alert':
+      return `peer sent fatal alert ${e.val.tag}`;
+    case 'keystore':
+      return `keystore: ${e.val.tag}${e.val.val === undefined ? '' : `: ${e.val.val}`}`;
+    case undefined:
+      return String(e);
+    default:
+      return `${e.tag}${e.val === undefined ? '' : `: ${e.val}`}`;
+  }
+}
+
+/** Run `f`, turning the box's thrown result errors into TlsError. */
+function call(f) {
+  try {
+    return f();
+  } catch (e) {
+    if (e && typeof e === 'object' && 'payload' in e) throw new TlsError(e.payload);
+    throw e;
+  }
+}
+
+// The compiled core modules, shared by every instance (compiling is the
+// slow part; instantiating is cheap).
+const modules = new Map();
+function compile(name) {
+  if (!modules.has(name)) {
+    modules.set(name, new WebAssembly.Module(readFileSync(new URL(`../gen/${name}`, import.meta.url))));
+  }
+  return modules.get(name);
+}
+
+/**
+ * `keystore` as the box may call it. A keystore error is a thrown plain
+ * `{ tag, val }` (jco's mapping of an import's result error); any other
+ * exception (a `new Error`) would unwind through the box and leave its
+ * state half-changed, so it becomes `{ tag: 'failed', val: message }`.
+ */
+function guarded(keystore) {
+  const guard = (f) => (...args) => {
+    try {
+      return f.apply(keystore, args);
+    } catch (e) {
+      if (e && typeof e === 'object' && !(e instanceof Error) && 'tag' in e) throw e;
+      throw { tag: 'failed', val: String(e?.message ?? e) };
+    }
+  };
+  return { describeKey: guard(keystore.describeKey), sign: guard(keystore.sign) };
+}
+
+/** A fresh box: an instance of the component whose keystore import is `keystore`. */
+export function newBox(keystore) {
+  // No environment, arguments or directories reach the box.
+  const wasi = new WASIShim({ sandbox: { env: {}, args: ['tlsbox'], preopens: {}, enableNetwork: false } });
+  const box = instantiate(compile, {
+    ...wasi.getImportObject(),
+    // jco looks imports up by name without the package version.
+    'tlsbox:tls/keystore': guarded(keystore),
+    'tlsbox:tls/types': {},
+  });
+  return box.tls;
+}
+
+/** DER certificates from PEM text (leaf first). */
+export function pemCertificates(pem) {
+  return [...String(pem).matchAll(/-----BEGIN CERTIFICATE-----([^-]+)-----END CERTIFICATE-----/g)].map(
+    (m) => new Uint8Array(Buffer.from(m[1].replace(/\s+/g, ''), 'base64')),
+  );
+}
+
+const noPolicy = () => ({ commonNames: [], organizationalUnits: [], dnsNames: [], uris: [], spkiSha256: [] });
+const alpn = (list = []) => list.map((p) => new Uint8Array(Buffer.from(p)));
+
+function serverOptions(options) {
+  const ca = options.ca ? pemCertificates(options.ca) : [];
+  return {
+    identity: { certificateChain: pemCertificates(options.cert), key: 'identity', schemes: [] },
+    sniIdentities: [],
+    alpnProtocols: alpn(options.ALPNProtocols),
+    versions: [],
+    cipherSuites: [],
+    groups: [],
+    clientAuth: options.requestCert ? { tag: 'required', val: ca } : { tag: 'none' },
+    peerPolicy: noPolicy(),
+  };
+}
+
+function clientOptions(options) {
+  return {
+    serverName: options.servername ?? options.host ?? 'localhost',
+    trustAnchors: pemCertificates(options.ca),
+    identity: options.cert ? { certificateChain: pemCertificates(options.cert), key: 'identity', schemes: [] } : undefined,
+    alpnProtocols: alpn(options.ALPNProtocols),
+    versions: [],
+    cipherSuites: [],
+    groups: [],
+    peerPolicy: noPolicy(),
+  };
+}
+
+/** The keystore for `options`: `options.keystore`, or one over `options.key` (PEM). */
+function keystoreFor(options) {
+  if (options.keystore) return options.keystore;
+  return softwareKeystore(options.key ? { identity: options.key } : {});
+}
+
+const RECORD = 16 * 1024 + 256;
+const concat = (a, b) => (a.length ? Buffer.concat([a, b]) : b);
+
+/**
+ * A TLS connection over a socket, in the spirit of `tls.TLSSocket`: a Duplex
+ * of plaintext. Emits 'secure' once the handshake is done (`session` then
+ * tells what was negotiated) and 'error' with a TlsError on failure.
+ */
+export class TLSSocket extends Duplex {
+  #socket;
+  #tls;
+  #conn;
+  #inbox = Buffer.alloc(0);
+  #pending = [];
+  #secure = false;
+  #ended = false;
+  #dead = false;
+
+  constructor(socket, tls, conn) {
+    super({ allowHalfOpen: true });
+    this.#socket = socket;
+    this.#tls = tls;
+    this.#conn = conn;
+    socket.on('data', (data) => {
+      this.#inbox = concat(this.#inbox, data);
+      this.#pump();
+    });
+    socket.on('end', () => {
+      if (!this.#dead && !this.#ended) {
+        this.#ended = true;
+        this.push(null);
+      }
+    });
+    socket.on('error', (e) => this.destroy(e));
+    socket.on('close', () => this.destroy());
+    this.#pump();
+  }
+
+  /** Whether the handshake is done ('secure' fired). */
+  get established() {
+    return this.#secure;
+  }
+
+  /** What was negotiated (WIT `session-info`), once 'secure' fired. */
+  get session() {
+    return this.#dead ? undefined : this.#conn.sessionInfo();
+  }
+
+  get remoteAddress() {
+    return this.#socket.remoteAddress;
+  }
+
+  #flush() {
+    for (;;) {
+      const out = this.#conn.takeCiphertext(RECORD);
+      if (out.length === 0) return;
+      this.#socket.write(out);
+    }
+  }
+
+  // Move bytes until nothing moves: feed what arrived (the box may take
+  // only part: the rest waits), send what it made, hand plaintext up.
+  #pump() {
+    if (this.#dead) return;
+    try {
+      for (;;) {
+        let moved = false;
+        if (this.#inbox.length) {
+          const taken = call(() => this.#conn.feedCiphertext(this.#inbox));
+          this.#inbox = this.#inbox.subarray(taken);
+          moved = taken > 0;
+        }
+        this.#flush();
+        const status = this.#conn.status();
+        if (!this.#secure && status.phase === 'established') {
+          this.#secure = true;
+          this.#writePending();
+          this.emit('secure');
+        }
+        if (status.plaintextReady > 0) {
+          const data = call(() => this.#conn.readPlaintext(status.plaintextReady));
+          if (data.length) {
+            this.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+            moved = true;
+          }
+        }
+        if (status.peerClosed && !this.#ended && status.plaintextReady === 0) {
+          this.#ended = true;
+          this.push(null);
+        }
+        if (!moved) return;
+      }
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  #fail(e) {
+    // The box queued a fatal alert where it could: send it first.
+    try {
+      this.#flush();
+    } catch {
+      // nothing more can be sent
+    }
+    this.#socket.end();
+    this.destroy(e);
+  }
+
+  #writePending() {
+    while (this.#pending.length) {
+      const [chunk, callback] = this.#pending.shift();
+      this.#writeNow(chunk, callback);
+    }
+  }
+
+  // The box takes plaintext up to its per-connection bound; flushing what
+  // it made frees room, so alternate until the chunk is in.
+  #writeNow(chunk, callback) {
+    try {
+      let rest = chunk;
+      while (rest.length) {
+        const n = call(() => this.#conn.writePlaintext(rest));
+        rest = rest.subarray(n);
+        this.#flush();
+        if (n === 0 && rest.length) throw new TlsError({ tag: 'invalid-state', val: 'the box took no plaintext' });
+      }
+      callback();
+    } catch (e) {
+      callback(e);
+    }
+  }
+
+  _write(chunk, _encoding, callback) {
+    if (this.#dead) return callback(new Error('the TLS connection is closed'));
+    if (!this.#secure) {
+      this.#pending.push([chunk, callback]);
+      return undefined;
+    }
+    return this.#writeNow(chunk, callback);
+  }
+
+  _final(callback) {
+    const close = () => {
+      if (!this.#dead) {
+        this.#conn.close();
+        this.#flush();
+      }
+      this.#socket.end();
+      callback();
+    };
+    if (this.#secure || this.#dead) close();
+    else this.once('secure', close);
+  }
+
+  _read() {}
+
+  _destroy(err, callback) {
+    if (!this.#dead) {
+      this.#dead = true;
+      this.#conn[Symbol.dispose]();
+      this.#tls = undefined;
+    }
+    this.#socket.destroy();
+    callback(err);
+  }
+}
+
+/**
+ * A TLS server: `options.cert` (PEM chain) with `options.key` (PEM, signed
+ * by a JS keystore) or `options.keystore` (your own describe-key/sign);
+ * `options.ALPNProtocols`; `options.requestCert` with `options.ca` for
+ * mutual TLS. `onSecureConnection(socket)` gets each TLSSocket after its
+ * handshake; 'tlsClientError' reports failed handshakes.
+ */
+export function createServer(options, onSecureConnection) {
+  const keystore = keystoreFor(options);
+  const serverOpts = serverOptions(options);
+  // Check the configuration once, now, in a box of its own.
+  const check = newBox(keystore);
+  call(() => check.ServerConfig.create(serverOpts))[Symbol.dispose]();
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    let tls;
+    try {
+      const box = newBox(keystore);
+      const config = call(() => box.ServerConfig.create(serverOpts));
+      const conn = call(() => box.Connection.newServer(config));
+      config[Symbol.dispose]();
+      tls = new TLSSocket(socket, box, conn);
+    } catch (e) {
+      socket.destroy();
+      server.emit('tlsClientError', e, socket);
+      return;
+    }
+    tls.once('error', (e) => {
+      if (!tls.established) server.emit('tlsClientError', e, tls);
+    });
+    tls.once('secure', () => {
+      server.emit('secureConnection', tls);
+      onSecureConnection?.(tls);
+    });
+  });
+  return server;
+}
+
+/**
+ * A TLS client over TCP: `options.host`, `options.port`, `options.ca` (PEM
+ * trust anchors), `options.servername`, and optionally `options.cert` with
+ * `options.key` or `options.keystore` for mutual TLS. `onSecure` runs once
+ * the handshake is done.
+ */
+export function connect(options, onSecure) {
+  const box = newBox(keystoreFor(options));
+  const config = call(() => box.ClientConfig.create(clientOptions(options)));
+  const conn = call(() => box.Connection.newClient(config));
+  config[Symbol.dispose]();
+  const socket = net.connect({ host: options.host ?? '127.0.0.1', port: options.port, allowHalfOpen: true });
+  const tls = new TLSSocket(socket, box, conn);
+  if (onSecure) tls.once('secure', onSecure);
+  return tls;
+}
