@@ -2,8 +2,9 @@
 # The project's test command (README.md, .ci/run). Works on a machine that
 # has only the Rust toolchain: installs the real TLS peers the tests talk to
 # (openssl, curl, gnutls-cli, headless chromium), SoftHSM2 for the token
-# tests, and the wasm32-wasip2 target when missing; then runs formatting,
-# lints and every test.
+# tests, Node.js and Python's venv for the language examples, and the
+# wasm32-wasip2 target when missing; then runs formatting, lints and every
+# test (Rust, Node, Python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,8 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v gnutls-cli >/dev/null 2>&1 || missing+=(gnutls-bin)
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]}"
   sudo=""
@@ -32,6 +35,13 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 CARGO_TARGET_DIR=target/guest cargo clippy --release --target wasm32-wasip2 -p tlsbox-guest -p tlsbox-core -- -D warnings
 cargo test --workspace --release
 cargo bench --workspace --no-run
+
+# The same component from Node.js (jco) and Python (wasmtime-py), each with
+# a keystore of its own language; `cargo test` above built the component.
+(cd examples/js && npm ci --no-audit --no-fund --loglevel=error && npm test)
+python3 -m venv target/py-venv
+target/py-venv/bin/pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt
+(cd examples/python && ../../target/py-venv/bin/python -m pytest -q tests)
 
 # Fuzzing, bounded: each target for 20 s from the committed seeds, when
 # cargo-fuzz and a nightly toolchain are here; the closing notes record
