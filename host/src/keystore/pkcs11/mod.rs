@@ -170,20 +170,20 @@ struct Token {
 }
 
 impl Token {
-    fn open(module: Arc<Module>, slot: Slot, pin: Option<AuthPin>) -> Result<Self, Pkcs11Error> {
-        let generation = module.enter();
+    /// The token in `slot`, found in `generation`, which the caller holds.
+    fn open(module: Arc<Module>, slot: Slot, pin: Option<AuthPin>, generation: u64) -> Result<Self, Pkcs11Error> {
         let info = module.ctx().get_token_info(slot)?;
         let token = Self {
             label: info.label().trim_end().to_string(),
             serial: info.serial_number().trim_end().to_string(),
-            slot: Mutex::new((*generation, slot)),
+            slot: Mutex::new((generation, slot)),
             pin,
             pool: Mutex::new(Vec::new()),
-            module: module.clone(),
+            module,
         };
         // Log in now: a wrong PIN must fail at start-up, not at the first
         // handshake. The session stays in the pool and keeps the login.
-        let session = token.new_session(*generation)?;
+        let session = token.new_session(generation)?;
         token.pool().push(session);
         Ok(token)
     }
@@ -240,6 +240,13 @@ impl Token {
         }
     }
 
+    /// Forget every pooled session without closing it: the token says its
+    /// handles are void, and a number it voided may already name another
+    /// thread's new session.
+    fn forget_pool(&self) {
+        self.pool().clear();
+    }
+
     /// Run `f` on a logged-in session, with the module generation it
     /// belongs to. If the token invalidated the session (closed behind our
     /// back, logged out), `f` runs once more on a fresh one. If the token
@@ -249,11 +256,13 @@ impl Token {
     fn with_session<T>(&self, f: impl Fn(&Session, u64) -> Result<T, Pkcs11Error>) -> Result<T, Pkcs11Error> {
         let generation = self.module.enter();
         match self.attempt(*generation, &f) {
-            Err(Pkcs11Error::Call(e)) if token_gone(&e) => {
+            // A module re-initialised while the token was away may list no
+            // such token yet: that too is "gone", to be looked for again.
+            Err(e) if matches!(&e, Pkcs11Error::Call(c) if token_gone(c)) || matches!(e, Pkcs11Error::NoToken(_)) => {
                 let seen = *generation;
                 drop(generation);
                 if !self.module.reinitialize(seen) {
-                    return Err(e.into());
+                    return Err(e);
                 }
                 let generation = self.module.enter();
                 self.attempt(*generation, &f)
@@ -274,8 +283,13 @@ impl Token {
         match f(&pooled.session, generation) {
             Err(Pkcs11Error::Call(e)) if session_lost(&e) => {
                 tracing::warn!(token = %self.label, error = %e, "PKCS#11 session lost; logging in again");
-                self.empty_pool(generation);
-                pooled.close(generation);
+                if matches!(e, CkError::Pkcs11(RvError::UserNotLoggedIn, _)) {
+                    // The sessions are valid, only logged out.
+                    self.empty_pool(generation);
+                    pooled.close(generation);
+                } else {
+                    self.forget_pool();
+                }
                 let fresh = self.new_session(generation)?;
                 let result = f(&fresh.session, generation);
                 self.pool().push(fresh);
@@ -296,8 +310,15 @@ impl Token {
 
 impl Drop for Token {
     fn drop(&mut self) {
-        let generation = *self.module.enter();
-        self.empty_pool(generation);
+        // Close the pooled sessions while holding their generation, so that
+        // no re-initialisation runs between the check and the close. If it
+        // cannot be had at once, forget them: a re-initialisation is about
+        // to void them anyway, and waiting here could deadlock a thread
+        // that already holds the generation.
+        match self.module.try_enter() {
+            Some(generation) => self.empty_pool(*generation),
+            None => self.forget_pool(),
+        }
     }
 }
 
@@ -397,6 +418,8 @@ impl Pkcs11Keystore {
             .ok_or(Pkcs11Error::NoModule)?;
         let module = Module::load(&module_path)?;
         let ctx = module.ctx();
+        // Every direct call below runs in one generation of the module.
+        let generation = module.enter();
         let mut token_uri = uri.clone();
         if token_uri.token.is_none() {
             token_uri.token = source.token_label.clone();
@@ -419,11 +442,13 @@ impl Pkcs11Keystore {
                 if info.login_required() && pin.is_none() {
                     return Err(Pkcs11Error::NoPin(token_uri.token.clone().unwrap_or_default()));
                 }
-                let t = Arc::new(Token::open(module.clone(), slot, pin)?);
+                let t = Arc::new(Token::open(module.clone(), slot, pin, *generation)?);
                 self.tokens.push(t.clone());
                 t
             }
         };
+        // `with_session` enters the module itself.
+        drop(generation);
 
         let entry = KeyEntry {
             token: token.clone(),
@@ -445,7 +470,10 @@ impl Pkcs11Keystore {
                 Pkcs11Error::AmbiguousKey(_) => Pkcs11Error::AmbiguousKey(shown.clone()),
                 other => other,
             })?;
-        let mechanisms = ctx.get_mechanism_list(slot)?;
+        let mechanisms = {
+            let generation = module.enter();
+            ctx.get_mechanism_list(token.slot(*generation)?)?
+        };
         let schemes = mechanism::schemes(kind, &mechanisms);
         if schemes.is_empty() {
             return Err(Pkcs11Error::UnsupportedKey(format!(

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -68,8 +68,12 @@ pub(crate) fn token_gone(e: &CkError) -> bool {
 
 impl Module {
     /// The module at `path`, loaded and initialised on first use (with OS
-    /// locking: without it SoftHSM2 crashes under two threads).
+    /// locking: without it SoftHSM2 crashes under two threads). Paths are
+    /// compared canonicalised: one library reached by two paths must be one
+    /// `Module`, or a re-initialisation through one would void the other's
+    /// sessions unseen.
     pub(crate) fn load(path: &Path) -> Result<Arc<Self>, Pkcs11Error> {
+        let path = &std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         static MODULES: OnceLock<Mutex<HashMap<PathBuf, Arc<Module>>>> = OnceLock::new();
         let mut modules = MODULES
             .get_or_init(Default::default)
@@ -101,12 +105,37 @@ impl Module {
         self.generation.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// [`Module::enter`], unless that would wait (a re-initialisation is
+    /// under way or queued). For `Drop`, which may run while its thread
+    /// already holds the generation: waiting there could deadlock.
+    pub(crate) fn try_enter(&self) -> Option<RwLockReadGuard<'_, u64>> {
+        match self.generation.try_read() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Whether a re-initialisation happened less than [`REINIT_INTERVAL`] ago.
+    fn too_soon(&self) -> bool {
+        let last = self.last_reinit.lock().unwrap_or_else(PoisonError::into_inner);
+        last.is_some_and(|t| t.elapsed() < REINIT_INTERVAL)
+    }
+
     /// Finalise and initialise the module again, after a call made in
     /// generation `seen` found the token gone. Returns whether a newer
     /// generation is ready to retry in: false when another re-initialisation
     /// happened less than [`REINIT_INTERVAL`] ago, or `C_Initialize` failed
     /// (the next attempt tries again).
     pub(crate) fn reinitialize(&self, seen: u64) -> bool {
+        // Checked before taking the write lock: while a token stays away,
+        // failing handshakes must not each stall every other call.
+        if *self.enter() != seen {
+            return true;
+        }
+        if self.too_soon() {
+            return false;
+        }
         let mut generation = self.generation.write().unwrap_or_else(PoisonError::into_inner);
         if *generation != seen {
             // Another thread re-initialised while this one waited.
