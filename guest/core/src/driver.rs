@@ -619,6 +619,14 @@ impl Connection {
                 Err(_) => break,
             };
             taken += n;
+            // During the handshake, move what earlier records made (a
+            // flight) out of rustls first, so that if this record fails,
+            // whatever rustls then holds is its answer to this failure and
+            // nothing else. (Handshake flights are bounded; application
+            // data, which the buffer limit bounds, is not moved.)
+            if self.tls.is_handshaking() {
+                self.move_out_ciphertext();
+            }
             match self.tls.process_new_packets() {
                 Ok(state) => {
                     self.plaintext_ready = state.plaintext_bytes_to_read();
@@ -670,6 +678,16 @@ impl Connection {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Move all ciphertext rustls holds to the end of `queued`.
+    fn move_out_ciphertext(&mut self) {
+        while self.tls.wants_write() {
+            match self.tls.write_tls(&mut self.queued) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
         }
     }
 
