@@ -27,7 +27,16 @@ fuzz_target!(|data: &[u8]| {
     for table in tables {
         let argv: Vec<String> = table.argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(argv.first().map(String::as_str), Some("tlsbox"));
-        let sections: Vec<_> = argv.iter().filter(|a| !a.starts_with("--")).collect();
+        // Every other argument is one flag: `--name` or `--name=value`, the
+        // name lowercase letters, digits and `-`.
+        let is_flag = |a: &str| {
+            a.strip_prefix("--").is_some_and(|rest| {
+                let name = rest.split('=').next().unwrap_or_default();
+                name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            })
+        };
+        let sections: Vec<_> = argv.iter().filter(|a| !is_flag(a)).collect();
         assert_eq!(sections, ["tlsbox", table.section], "a value escaped its flag: {argv:?}");
         assert!(!argv.iter().any(|a| a == "--config" || a.starts_with("--config=")));
         // The command line's flags replace the file's keys: once each.

@@ -45,6 +45,9 @@ pub(crate) enum ConfigError {
     /// An entry of `server = [...]` that is not a table.
     #[error("[[{0}]] #{1} is not a table")]
     NotATable(&'static str, usize),
+    /// A key that cannot be a flag's long name.
+    #[error("key `{0}` is not a flag name (lowercase letters, digits and `-`)")]
+    BadKey(String),
     /// `config = …` inside the config file.
     #[error("`config` cannot be set inside a config file")]
     NestedConfig,
@@ -111,6 +114,15 @@ fn push_key(
 ) -> Result<(), ConfigError> {
     if key == "config" {
         return Err(ConfigError::NestedConfig);
+    }
+    // `alpn=x` or an empty key would make `--alpn=x=…` or a bare `--`,
+    // which escapes the command line's overrides or ends the flags.
+    let flag_like = key.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !flag_like {
+        return Err(ConfigError::BadKey(key.to_string()));
     }
     if overriding.iter().any(|g| g.long == key) {
         return Ok(());
@@ -209,5 +221,7 @@ mod tests {
         assert!(matches!(err("server = [1]"), ConfigError::NotATable("server", 1)));
         assert!(matches!(err("log-format = \"json\""), ConfigError::NoListener));
         assert!(matches!(err("[[server]"), ConfigError::Toml(_)));
+        assert!(matches!(err("[[server]]\n\"alpn=x\" = \"v\""), ConfigError::BadKey(k) if k == "alpn=x"));
+        assert!(matches!(err("[[server]]\n\"\" = true"), ConfigError::BadKey(k) if k.is_empty()));
     }
 }
