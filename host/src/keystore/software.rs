@@ -90,7 +90,7 @@ impl SoftwareKey {
                     return Ok(Self::Ed25519(k));
                 }
                 if let Ok(k) = rsa::RsaPrivateKey::from_pkcs8_der(bytes) {
-                    return Ok(Self::Rsa(Box::new(k)));
+                    return Self::rsa(k);
                 }
                 Err(LoadError::Unsupported(
                     "PKCS#8 key is not P-256, P-384, Ed25519 or RSA".into(),
@@ -109,11 +109,25 @@ impl SoftwareKey {
             PrivateKeyDer::Pkcs1(k) => {
                 use rsa::pkcs1::DecodeRsaPrivateKey;
                 rsa::RsaPrivateKey::from_pkcs1_der(k.secret_pkcs1_der())
-                    .map(|k| Self::Rsa(Box::new(k)))
                     .map_err(|e| LoadError::Unsupported(format!("PKCS#1 RSA key: {e}")))
+                    .and_then(Self::rsa)
             }
             _ => Err(LoadError::Unsupported("unknown private key encoding".into())),
         }
+    }
+
+    /// An RSA key of at least 2048 bits: smaller ones are too weak, and too
+    /// short for the RSA-PSS schemes the key would claim (PSS with SHA-512
+    /// needs a modulus of more than 1040 bits).
+    fn rsa(key: rsa::RsaPrivateKey) -> Result<Self, LoadError> {
+        use rsa::traits::PublicKeyParts;
+        let bits = key.size() * 8;
+        if bits < 2048 {
+            return Err(LoadError::Unsupported(format!(
+                "RSA key of {bits} bits: at least 2048 are needed"
+            )));
+        }
+        Ok(Self::Rsa(Box::new(key)))
     }
 
     /// A fresh P-256 key.
@@ -251,5 +265,22 @@ impl Keystore for SoftwareKeystore {
 
     fn sign(&self, key: &str, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, KeystoreError> {
         self.key(key)?.sign(scheme, message)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use pkcs8::EncodePrivateKey;
+
+    use super::*;
+
+    #[test]
+    fn rsa_keys_under_2048_bits_are_refused() {
+        let small = rsa::RsaPrivateKey::new(&mut OsRng, 1024).unwrap();
+        let der = small.to_pkcs8_der().unwrap();
+        let key = PrivateKeyDer::Pkcs8(der.as_bytes().to_vec().into());
+        let err = SoftwareKey::from_der(&key).unwrap_err();
+        assert!(err.to_string().contains("1024 bits"), "{err}");
     }
 }
