@@ -92,9 +92,24 @@ fn the_test_key_log_is_enabled_only_for_tests() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
     const FEATURE: &str = "insecure-key-log-for-tests";
-    for manifest in ["Cargo.toml", "guest/component/Cargo.toml"] {
+    for manifest in [
+        "Cargo.toml",
+        "guest/component/Cargo.toml",
+        "tests/Cargo.toml",
+        "tests/support/Cargo.toml",
+        "examples/echo/Cargo.toml",
+        "fuzz/Cargo.toml",
+    ] {
         assert!(!read(manifest).contains(FEATURE), "{manifest} enables {FEATURE}");
     }
+    // The feature is defined in the core, and never on by default.
+    let core = read("guest/core/Cargo.toml");
+    assert!(
+        core.lines()
+            .filter(|l| l.trim_start().starts_with("default"))
+            .all(|l| !l.contains(FEATURE)),
+        "guest/core enables {FEATURE} by default"
+    );
     let host = read("host/Cargo.toml");
     let (shipped, dev) = host.split_once("[dev-dependencies]").unwrap();
     assert!(
