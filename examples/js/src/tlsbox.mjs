@@ -72,15 +72,38 @@ function compile(name) {
  * state half-changed, so it becomes `{ tag: 'failed', val: message }`.
  */
 function guarded(keystore) {
-  const guard = (f) => (...args) => {
+  // Values jco cannot lower would throw inside the box as well: check them.
+  const guard = (f, check) => (...args) => {
+    let value;
     try {
-      return f.apply(keystore, args);
+      value = f.apply(keystore, args);
     } catch (e) {
-      if (e && typeof e === 'object' && !(e instanceof Error) && 'tag' in e) throw e;
-      throw { tag: 'failed', val: String(e?.message ?? e) };
+      throw keystoreError(e);
     }
+    const wrong = check(value);
+    if (wrong) throw { tag: 'failed', val: `the keystore returned ${wrong}` };
+    return value;
   };
-  return { describeKey: guard(keystore.describeKey), sign: guard(keystore.sign) };
+  return {
+    describeKey: guard(keystore.describeKey, (info) =>
+      !(info?.subjectPublicKeyInfo instanceof Uint8Array) ? 'no subjectPublicKeyInfo bytes'
+        : !Array.isArray(info.schemes) || !info.schemes.every((s) => SCHEMES.has(s)) ? 'an unknown scheme'
+          : undefined),
+    sign: guard(keystore.sign, (signature) => (signature instanceof Uint8Array ? undefined : 'no signature bytes')),
+  };
+}
+
+const SCHEMES = new Set([
+  'rsa-pkcs1-sha256', 'rsa-pkcs1-sha384', 'rsa-pkcs1-sha512', 'ecdsa-secp256r1-sha256', 'ecdsa-secp384r1-sha384',
+  'rsa-pss-rsae-sha256', 'rsa-pss-rsae-sha384', 'rsa-pss-rsae-sha512', 'ed25519',
+]);
+
+/** A thrown value as a WIT keystore-error that jco can lower. */
+function keystoreError(e) {
+  const plain = e && typeof e === 'object' && !(e instanceof Error);
+  if (plain && ['unknown-key', 'refused', 'failed'].includes(e.tag) && typeof e.val === 'string') return e;
+  if (plain && e.tag === 'unsupported-scheme' && SCHEMES.has(e.val)) return e;
+  return { tag: 'failed', val: String(e?.message ?? (plain ? JSON.stringify(e) : e)) };
 }
 
 /** A fresh box: an instance of the component whose keystore import is `keystore`. */
@@ -140,6 +163,8 @@ function keystoreFor(options) {
 }
 
 const RECORD = 16 * 1024 + 256;
+// Ciphertext read from the socket but not yet taken by the box, at most.
+const INBOX_LIMIT = 256 * 1024;
 const concat = (a, b) => (a.length ? Buffer.concat([a, b]) : b);
 
 /**
@@ -156,6 +181,11 @@ export class TLSSocket extends Duplex {
   #secure = false;
   #ended = false;
   #dead = false;
+  #consumerFull = false;
+  #onSecureClose;
+
+  /** The peer ended TCP without close_notify (data may have been cut short). */
+  truncated = false;
 
   constructor(socket, tls, conn) {
     super({ allowHalfOpen: true });
@@ -164,13 +194,20 @@ export class TLSSocket extends Duplex {
     this.#conn = conn;
     socket.on('data', (data) => {
       this.#inbox = concat(this.#inbox, data);
+      // Bounded: stop reading while the box has this much to take.
+      if (this.#inbox.length > INBOX_LIMIT) socket.pause();
       this.#pump();
     });
     socket.on('end', () => {
-      if (!this.#dead && !this.#ended) {
-        this.#ended = true;
-        this.push(null);
+      this.#pump();
+      if (this.#dead || this.#ended) return;
+      if (!this.#secure) {
+        this.destroy(new Error('the peer closed the connection during the handshake'));
+        return;
       }
+      this.truncated = true;
+      this.#ended = true;
+      this.push(null);
     });
     socket.on('error', (e) => this.destroy(e));
     socket.on('close', () => this.destroy());
@@ -199,17 +236,26 @@ export class TLSSocket extends Duplex {
     }
   }
 
+  // The box must not be handed more than the consumer takes: pause the
+  // socket while the readable side is full (`_read` resumes it).
+  #deliver(data) {
+    if (!this.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength))) {
+      this.#consumerFull = true;
+      this.#socket.pause();
+    }
+  }
+
   // Move bytes until nothing moves: feed what arrived (the box may take
   // only part: the rest waits), send what it made, hand plaintext up.
   #pump() {
-    if (this.#dead) return;
     try {
-      for (;;) {
+      while (!this.#dead) {
         let moved = false;
         if (this.#inbox.length) {
-          const taken = call(() => this.#conn.feedCiphertext(this.#inbox));
+          const taken = call(() => this.#conn.feedCiphertext(this.#inbox.subarray(0, 2 * RECORD)));
           this.#inbox = this.#inbox.subarray(taken);
           moved = taken > 0;
+          if (this.#inbox.length <= INBOX_LIMIT && !this.#consumerFull) this.#socket.resume();
         }
         this.#flush();
         const status = this.#conn.status();
@@ -221,10 +267,11 @@ export class TLSSocket extends Duplex {
         if (status.plaintextReady > 0) {
           const data = call(() => this.#conn.readPlaintext(status.plaintextReady));
           if (data.length) {
-            this.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+            this.#deliver(data);
             moved = true;
           }
         }
+        if (this.#dead) return;
         if (status.peerClosed && !this.#ended && status.plaintextReady === 0) {
           this.#ended = true;
           this.push(null);
@@ -255,7 +302,8 @@ export class TLSSocket extends Duplex {
   }
 
   // The box takes plaintext up to its per-connection bound; flushing what
-  // it made frees room, so alternate until the chunk is in.
+  // it made frees room, so alternate until the chunk is in. The callback
+  // waits for the socket to drain, so a fast writer is held back.
   #writeNow(chunk, callback) {
     try {
       let rest = chunk;
@@ -265,10 +313,12 @@ export class TLSSocket extends Duplex {
         this.#flush();
         if (n === 0 && rest.length) throw new TlsError({ tag: 'invalid-state', val: 'the box took no plaintext' });
       }
-      callback();
     } catch (e) {
       callback(e);
+      return;
     }
+    if (this.#socket.writableNeedDrain) this.#socket.once('drain', () => callback());
+    else callback();
   }
 
   _write(chunk, _encoding, callback) {
@@ -290,10 +340,17 @@ export class TLSSocket extends Duplex {
       callback();
     };
     if (this.#secure || this.#dead) close();
-    else this.once('secure', close);
+    else {
+      this.#onSecureClose = close;
+      this.once('secure', close);
+    }
   }
 
-  _read() {}
+  _read() {
+    this.#consumerFull = false;
+    if (this.#inbox.length <= INBOX_LIMIT) this.#socket.resume();
+    this.#pump();
+  }
 
   _destroy(err, callback) {
     if (!this.#dead) {
@@ -301,6 +358,9 @@ export class TLSSocket extends Duplex {
       this.#conn[Symbol.dispose]();
       this.#tls = undefined;
     }
+    const gone = err ?? new Error('the TLS connection was destroyed');
+    for (const [, pendingCallback] of this.#pending.splice(0)) pendingCallback(gone);
+    if (this.#onSecureClose) this.off('secure', this.#onSecureClose);
     this.#socket.destroy();
     callback(err);
   }

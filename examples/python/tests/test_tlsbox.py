@@ -40,7 +40,10 @@ def drive(sock: socket.socket, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO,
         data = sock.recv(65536)
         if not data:
             incoming.write_eof()
-            return op()
+            result = op()
+            if outgoing.pending:
+                sock.sendall(outgoing.read())
+            return result
         incoming.write(data)
 
 
@@ -76,7 +79,7 @@ class EchoHandler(socketserver.BaseRequestHandler):
                 line += chunk
             drive(self.request, incoming, outgoing, lambda: tls.write(line))
             drive(self.request, incoming, outgoing, tls.unwrap)
-        except tlsbox.TlsError as e:
+        except (tlsbox.TlsError, ssl.SSLEOFError) as e:
             self.server.errors.append(e)
         finally:
             tls.close()
@@ -222,3 +225,38 @@ def test_a_configuration_the_box_refuses_is_an_error_at_once():
 def test_bulk_bytes_take_the_fast_path():
     # The pinned wasmtime-py has the value layout the fast path expects.
     assert tlsbox.FAST_BYTES
+
+
+def test_an_end_of_stream_during_the_handshake_is_an_eof_error_not_a_wait():
+    ctx = tlsbox.Context(cadata=pki("ca.pem"))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    assert outgoing.pending  # the ClientHello
+    incoming.write_eof()
+    with pytest.raises(ssl.SSLEOFError):
+        tls.do_handshake()
+
+
+def test_a_failure_stays_and_a_keystore_answer_the_box_cannot_take_becomes_failed():
+    class Odd(tlsbox.SoftwareKeystore):
+        def describe_key(self, name):
+            spki, _ = super().describe_key(name)
+            return spki, ["ecdsa-made-up"]
+
+    with pytest.raises(tlsbox.TlsError) as refused:
+        tlsbox.Context(cert=pki("ecdsa-p256.pem"), keystore=Odd({"identity": pki("ecdsa-p256.key")}))
+    assert refused.value.tag == "keystore"
+    assert refused.value.value.tag == "failed"
+
+    ctx = tlsbox.Context(cert=pki("ecdsa-p256.pem"), key=pki("ecdsa-p256.key"))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_side=True)
+    incoming.write(b"\x15\x03\x03\x00\x03\x02\x28\x00")  # an alert record of a bad length
+    with pytest.raises(tlsbox.TlsError) as first:
+        tls.do_handshake()
+    assert outgoing.pending  # the fatal alert
+    with pytest.raises(tlsbox.TlsError) as again:
+        tls.read()
+    assert again.value is first.value

@@ -168,22 +168,41 @@ class SoftwareKeystore:
         return key.sign(message, padding.PKCS1v15(), digest)
 
 
+SCHEMES = frozenset(
+    ["rsa-pkcs1-sha256", "rsa-pkcs1-sha384", "rsa-pkcs1-sha512", "ecdsa-secp256r1-sha256",
+     "ecdsa-secp384r1-sha384", "rsa-pss-rsae-sha256", "rsa-pss-rsae-sha384", "rsa-pss-rsae-sha512", "ed25519"]
+)
+
+
+def _keystore_error(e: KeystoreError) -> Variant:
+    """A KeystoreError as a WIT keystore-error the box can take."""
+    if e.tag in ("unknown-key", "refused", "failed") and isinstance(e.value, str):
+        return Variant(e.tag, e.value)
+    if e.tag == "unsupported-scheme" and e.value in SCHEMES:
+        return Variant(e.tag, e.value)
+    return Variant("failed", f"{e.tag}: {e.value}")
+
+
 def _keystore_imports(keystore: Keystore):
     """The keystore as the box's import functions. wasmtime-py takes a
-    result's error as a returned value; an exception raised into the box
-    would kill the instance, so every failure becomes a `failed` error."""
+    result's error as a returned value; an exception raised into the box,
+    or a value it cannot pass in, would kill the instance, so every failure
+    becomes a keystore error."""
 
     def guarded(call):
         try:
             return call()
         except KeystoreError as e:
-            return Variant(e.tag, e.value)
+            return _keystore_error(e)
         except Exception as e:  # noqa: BLE001 - any failure of user code is a keystore failure
             return Variant("failed", f"{type(e).__name__}: {e}")
 
     def describe_key(_store, name):
         def call():
             spki, schemes = keystore.describe_key(name)
+            unknown = [s for s in schemes if s not in SCHEMES]
+            if unknown:
+                return Variant("failed", f"the keystore named unknown schemes {unknown}")
             return _record(subject_public_key_info=bytes(spki), schemes=list(schemes))
 
         return guarded(call)
@@ -360,12 +379,19 @@ class TLSObject:
             self._conn = _Resource(self._box, self._box.call("new_client", config.handle))
         config.drop()
         self._inbox = b""
+        self._error: Optional[TlsError] = None
+        self._closing = False
         self._flush()
 
     def _call(self, name: str, *args):
         if self._conn.handle is None:
             raise ValueError("the TLS object is closed")
-        return self._box.call(name, self._conn.handle, *args)
+        try:
+            return self._box.call(name, self._conn.handle, *args)
+        except TlsError as e:
+            # The connection has failed for good: say so on every later call.
+            self._error = self._error or e
+            raise
 
     def _status(self):
         return self._call("status")
@@ -380,6 +406,8 @@ class TLSObject:
     def _pump(self) -> None:
         """Feed what arrived (the box may take part: the rest waits) and
         send what the box made; on a TLS error, send its alert first."""
+        if self._error is not None:
+            raise self._error
         self._inbox += self._incoming.read()
         try:
             while self._inbox:
@@ -393,10 +421,16 @@ class TLSObject:
             raise
         self._flush()
 
+    def _starved(self) -> bool:
+        """The peer's end of stream arrived and the box has taken all of it."""
+        return self._incoming.eof and not self._inbox
+
     def do_handshake(self) -> None:
         self._pump()
         phase = self._status().phase
         if phase == "handshaking":
+            if self._starved():
+                raise ssl.SSLEOFError("the peer closed the connection during the handshake")
             raise ssl.SSLWantReadError("the handshake needs more from the peer")
         if phase == "closed" and self.version() is None:
             raise ssl.SSLEOFError("closed during the handshake")
@@ -406,10 +440,15 @@ class TLSObject:
         status = self._status()
         if _field(status, "plaintext_ready") > 0:
             data = self._call("read", len)
-            self._pump()  # the box may now take what it could not before
+            try:
+                self._pump()  # the box may now take what it could not before
+            except TlsError:
+                pass  # kept, and raised by the next call: these bytes came first
             return data
-        if _field(status, "peer_closed") or status.phase == "closed":
+        if _field(status, "peer_closed"):
             return b""
+        if self._starved():
+            raise ssl.SSLEOFError("EOF without close_notify: the data may be cut short")
         raise ssl.SSLWantReadError("no application data yet")
 
     def write(self, data: bytes) -> int:
@@ -425,9 +464,16 @@ class TLSObject:
         return len(data)
 
     def unwrap(self) -> None:
-        """Send close_notify (like `SSLObject.unwrap`)."""
-        self._call("close")
-        self._flush()
+        """Send close_notify and wait for the peer's (like `SSLObject.unwrap`):
+        raises `ssl.SSLWantReadError` until it came or the peer hung up."""
+        if not self._closing:
+            self._closing = True
+            self._call("close")
+            self._flush()
+        self._pump()
+        if _field(self._status(), "peer_closed") or self._incoming.eof:
+            return
+        raise ssl.SSLWantReadError("waiting for the peer's close_notify")
 
     def pending(self) -> int:
         return _field(self._status(), "plaintext_ready")
