@@ -75,6 +75,28 @@ fn client_config(anchor: &std::path::Path) -> ClientConfig {
         .with_key_log_for_tests(Arc::new(TestKeyLog))
 }
 
+/// `tlsbox server` forwarding to `backend` with the token key `key`, a
+/// status endpoint and the test PIN: the command, its TLS port and its
+/// status port. Wait on the status port (bound last): a probe of the TLS
+/// port would count as a failed handshake.
+fn token_server(
+    home: &std::path::Path,
+    backend: &Backend,
+    key: &str,
+    module: &std::path::Path,
+) -> (std::process::Command, u16, u16) {
+    let (port, status_port) = (free_port(), free_port());
+    let mut cmd = tlsbox(home);
+    cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--target", &backend.address(), "--disable-authentication"])
+        .args(["--key", key])
+        .arg("--pkcs11-module")
+        .arg(module)
+        .args(["--status", &format!("127.0.0.1:{status_port}")])
+        .env("PKCS11_PIN", softhsm::PIN);
+    (cmd, port, status_port)
+}
+
 fn live_boxes(status_port: u16) -> f64 {
     let text = http_get(status_port, "/_metrics");
     let line = text
@@ -128,26 +150,8 @@ fn two_thousand_sequential_and_two_hundred_concurrent_handshakes_with_a_token_ke
     ]);
 
     let backend = Backend::start(BackendMode::Echo);
-    let status_port = free_port();
-    let port = free_port();
-    let mut cmd = tlsbox(home.path());
-    cmd.args([
-        "server",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--target",
-        &backend.address(),
-    ])
-    .args(["--key", &key, "--pkcs11-module", hsm.module.to_str().unwrap()])
-    .args([
-        "--disable-authentication",
-        "--status",
-        &format!("127.0.0.1:{status_port}"),
-    ])
-    .env("PKCS11_PIN", softhsm::PIN)
-    .env("TLSBOX_LOG", "warn");
-    // Wait on the status port (bound last): a probe of the TLS port would
-    // count as a failed handshake.
+    let (mut cmd, port, status_port) = token_server(home.path(), &backend, &key, &hsm.module);
+    cmd.env("TLSBOX_LOG", "warn");
     let _server = Proxy::spawn(home.path(), cmd, status_port);
     assert_eq!(live_boxes(status_port), 0.0);
     let config = client_config(&cert);
@@ -243,24 +247,8 @@ fn a_token_that_disappears_and_returns_is_used_again_without_a_restart() {
     let home = tempfile::tempdir().unwrap();
     // A token store of this test's own: moving it away touches no other test.
     let store = home.path().join("softhsm");
+    let conf = softhsm::new_store(&store, &["comes-and-goes"]);
     let tokens = store.join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = store.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let init = std::process::Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", "comes-and-goes"])
-        .args(["--pin", softhsm::PIN, "--so-pin", "5678"])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .unwrap();
-    assert!(init.status.success(), "{}", text(&init));
     let keys = |args: &[&str]| {
         let out = tlsbox(home.path())
             .arg("keys")
@@ -298,17 +286,8 @@ fn a_token_that_disappears_and_returns_is_used_again_without_a_restart() {
     ]);
 
     let backend = Backend::start(BackendMode::Echo);
-    let status_port = free_port();
-    let port = free_port();
-    let mut cmd = tlsbox(home.path());
-    cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--target", &backend.address(), "--disable-authentication"])
-        .args(["--key", &key, "--cert", cert.to_str().unwrap()])
-        .arg("--pkcs11-module")
-        .arg(&module)
-        .args(["--status", &format!("127.0.0.1:{status_port}")])
-        .env("PKCS11_PIN", softhsm::PIN)
-        .env("SOFTHSM2_CONF", &conf);
+    let (mut cmd, port, status_port) = token_server(home.path(), &backend, &key, &module);
+    cmd.args(["--cert", cert.to_str().unwrap()]).env("SOFTHSM2_CONF", &conf);
     let mut server = Proxy::spawn(home.path(), cmd, status_port);
     let config = client_config(&cert);
     let handshake = || Client::connect(port, &config).and_then(|mut c| c.echo(b"ping\n"));

@@ -102,6 +102,24 @@ pub fn box_client(options: &tlsbox_core::ClientOptions, keys: Arc<dyn Keystore>)
     engine().new_client(&config).unwrap()
 }
 
+/// `n` established connections, each a native client and a server in a
+/// box of `engine` (for tests that need many live boxes).
+pub fn established_pairs(
+    engine: &Engine,
+    config: &tlsbox_host::ServerConfig,
+    keys: &Arc<SoftwareKeystore>,
+    n: usize,
+) -> Vec<(tlsbox_core::Connection, tlsbox_host::Connection)> {
+    (0..n)
+        .map(|_| {
+            let mut server = engine.new_server(config).unwrap();
+            let mut client = native_client(&client_options(), keys.clone());
+            handshake(&mut client, &mut server).unwrap();
+            (client, server)
+        })
+        .collect()
+}
+
 /// The sans-IO calls both the box and the native connection offer.
 pub trait Endpoint {
     /// Feed ciphertext.

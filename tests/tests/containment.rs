@@ -27,14 +27,7 @@ fn a_trap_ends_one_connection_while_a_hundred_others_keep_moving() {
     let keys = keystore();
     let config = ServerConfig::new(&engine, &server_options("ecdsa-p256"), keys.clone()).unwrap();
     assert_eq!(engine.live_boxes(), 0, "the configuration check left a box behind");
-    let mut pairs: Vec<_> = (0..101)
-        .map(|_| {
-            let mut server = engine.new_server(&config).unwrap();
-            let mut client = native_client(&client_options(), keys.clone());
-            handshake(&mut client, &mut server).unwrap();
-            (client, server)
-        })
-        .collect();
+    let mut pairs = established_pairs(&engine, &config, &keys, 101);
     assert_eq!(engine.live_boxes(), 101);
 
     let (mut client, mut victim) = pairs.pop().unwrap();

@@ -28,14 +28,7 @@ fn memory_returns_to_its_level_after_traps() {
     let config = ServerConfig::new(&engine, &server_options("ecdsa-p256"), keys.clone()).unwrap();
     let data = pattern(16 * 1024);
     let round = || {
-        let mut pairs: Vec<_> = (0..101)
-            .map(|_| {
-                let mut server = engine.new_server(&config).unwrap();
-                let mut client = native_client(&client_options(), keys.clone());
-                handshake(&mut client, &mut server).unwrap();
-                (client, server)
-            })
-            .collect();
+        let mut pairs = established_pairs(&engine, &config, &keys, 101);
         let (mut client, mut victim) = pairs.pop().unwrap();
         victim.expire_deadline_for_tests();
         let err = transfer(&mut client, &mut victim, b"into a stuck box").unwrap_err();

@@ -155,7 +155,7 @@ impl Drop for ServerProcess {
 /// children). Two initialised tokens: [`softhsm::TOKEN`] and
 /// [`softhsm::SECOND_TOKEN`], both with user PIN [`softhsm::PIN`].
 pub mod softhsm {
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
     use std::process::Command;
     use std::sync::OnceLock;
 
@@ -197,42 +197,43 @@ pub mod softhsm {
                 .tempdir()
                 .unwrap()
                 .keep();
-            let tokens = dir.join("tokens");
-            std::fs::create_dir_all(&tokens).unwrap();
-            let conf = dir.join("softhsm2.conf");
-            std::fs::write(
-                &conf,
-                format!(
-                    "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                    tokens.display()
-                ),
-            )
-            .unwrap();
+            let conf = new_store(&dir, &[TOKEN, SECOND_TOKEN]);
             // SAFETY of the process environment: this runs once, before any
             // PKCS#11 module is loaded, while other test threads wait on the
             // OnceLock.
             std::env::set_var("SOFTHSM2_CONF", &conf);
-            for label in [TOKEN, SECOND_TOKEN] {
-                let out = Command::new("softhsm2-util")
-                    .args([
-                        "--init-token",
-                        "--free",
-                        "--label",
-                        label,
-                        "--pin",
-                        PIN,
-                        "--so-pin",
-                        SO_PIN,
-                    ])
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "softhsm2-util: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
             SoftHsm { module, dir }
         })
+    }
+
+    /// A token store in `dir` (tokens in `dir/tokens`) with one token per
+    /// label, each with user PIN [`PIN`]; returns its configuration file,
+    /// for `SOFTHSM2_CONF`.
+    pub fn new_store(dir: &Path, labels: &[&str]) -> PathBuf {
+        let tokens = dir.join("tokens");
+        std::fs::create_dir_all(&tokens).unwrap();
+        let conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .unwrap();
+        for label in labels {
+            let out = Command::new("softhsm2-util")
+                .args(["--init-token", "--free", "--label", label])
+                .args(["--pin", PIN, "--so-pin", SO_PIN])
+                .env("SOFTHSM2_CONF", &conf)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "softhsm2-util: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        conf
     }
 }
