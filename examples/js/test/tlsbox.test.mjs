@@ -116,6 +116,38 @@ test('a Node client on the box moves a megabyte each way, byte-exact, through op
   sServer.kill();
 });
 
+test('a reader that stops reading holds the writer back instead of filling memory', async () => {
+  let serverSide;
+  const accepted = new Promise((resolve) => {
+    serverSide = tlsbox.createServer({ cert: pki('ecdsa-p256.pem'), key: pki('ecdsa-p256.key') }, resolve);
+  });
+  const port = await listen(serverSide);
+  const client = tlsbox.connect({ port, ca: pki('ca.pem'), servername: 'localhost' });
+  await once(client, 'secure');
+  const writer = await accepted;
+  client.pause();
+  // Write 64 MiB in 64 KiB chunks while the client reads nothing.
+  const chunk = Buffer.alloc(64 * 1024, 7);
+  let queued = 0;
+  while (queued < 64 * 1024 * 1024 && writer.write(chunk)) queued += chunk.length;
+  await new Promise((r) => setTimeout(r, 300));
+  // The writer was told to wait long before 64 MiB, and what sits on the
+  // paused reader's side stays near the stream's high-water mark.
+  assert.ok(queued < 8 * 1024 * 1024, `the writer queued ${queued} bytes before being held back`);
+  assert.ok(writer.writableNeedDrain);
+  assert.ok(client.readableLength < 1024 * 1024, `the reader holds ${client.readableLength} bytes`);
+  // Reading again lets it all through.
+  let got = 0;
+  const drained = new Promise((resolve) => writer.once('drain', resolve));
+  client.on('data', (d) => { got += d.length; });
+  client.resume();
+  await drained;
+  assert.ok(got > 0);
+  client.destroy();
+  writer.destroy();
+  serverSide.close();
+});
+
 test('the client refuses a server its trust anchors do not vouch for, with an error event', async () => {
   const port = await freePort();
   const sServer = spawn('openssl', ['s_server', '-accept', `127.0.0.1:${port}`, '-quiet',
