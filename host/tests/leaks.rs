@@ -51,19 +51,8 @@ fn the_pin_never_reaches_a_log_line_even_at_trace() {
         assert!(out.status.success(), "{}", text(&out));
         printed.push_str(&text(&out));
     };
-    keys(&["generate", "--token", &token, "--label", "web", "--algorithm", "p256"]);
-    let key = format!("{token};object=web");
     let cert = home.path().join("web.pem");
-    keys(&[
-        "self-sign",
-        "--key",
-        &key,
-        "--name",
-        "localhost",
-        "--import",
-        "--out",
-        cert.to_str().unwrap(),
-    ]);
+    let key = token_key(&mut keys, &token, "web", &cert, true);
     keys(&["list", "--pkcs11-token-label", LABEL]);
 
     // The PIN from a file this time; a trace-level server doing handshakes.

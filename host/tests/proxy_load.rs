@@ -124,30 +124,11 @@ fn two_thousand_sequential_and_two_hundred_concurrent_handshakes_with_a_token_ke
     let hsm = softhsm::get();
     let home = tempfile::tempdir().unwrap();
     let token = format!("pkcs11:token={}", softhsm::TOKEN);
-    let keys = |args: &[&str]| tlsbox_keys(home.path(), softhsm::PIN, args);
-    keys(&[
-        "generate",
-        "--token",
-        &token,
-        "--label",
-        "load",
-        "--id",
-        "10ad",
-        "--algorithm",
-        "p256",
-    ]);
-    let key = format!("{token};object=load");
+    let keys = |args: &[&str]| {
+        tlsbox_keys(home.path(), softhsm::PIN, args);
+    };
     let cert = home.path().join("load.pem");
-    keys(&[
-        "self-sign",
-        "--key",
-        &key,
-        "--name",
-        "localhost",
-        "--import",
-        "--out",
-        cert.to_str().unwrap(),
-    ]);
+    let key = token_key(keys, &token, "load", &cert, true);
 
     let backend = Backend::start(BackendMode::Echo);
     let (mut cmd, port, status_port) = token_server(home.path(), &backend, &key, &hsm.module);
@@ -261,29 +242,8 @@ fn a_token_that_disappears_and_returns_is_used_again_without_a_restart() {
             .unwrap();
         assert!(out.status.success(), "{}", text(&out));
     };
-    let token = "pkcs11:token=comes-and-goes";
-    keys(&[
-        "generate",
-        "--token",
-        token,
-        "--label",
-        "k",
-        "--id",
-        "01",
-        "--algorithm",
-        "p256",
-    ]);
-    let key = format!("{token};object=k");
     let cert = home.path().join("k.pem");
-    keys(&[
-        "self-sign",
-        "--key",
-        &key,
-        "--name",
-        "localhost",
-        "--out",
-        cert.to_str().unwrap(),
-    ]);
+    let key = token_key(keys, "pkcs11:token=comes-and-goes", "k", &cert, false);
 
     let backend = Backend::start(BackendMode::Echo);
     let (mut cmd, port, status_port) = token_server(home.path(), &backend, &key, &module);

@@ -336,6 +336,22 @@ pub(crate) fn chromium_dump_dom(home: &Path, extra: &[String], url: &str) -> std
     )
 }
 
+/// Through `keys` (a `tlsbox keys <args>` runner), generate a P-256 key
+/// labelled `label` in the token `token` (a `pkcs11:` URI) and a
+/// self-signed certificate for localhost written to `cert` (and stored on
+/// the token too with `import`); returns the key's URI.
+pub(crate) fn token_key(mut keys: impl FnMut(&[&str]), token: &str, label: &str, cert: &Path, import: bool) -> String {
+    keys(&["generate", "--token", token, "--label", label, "--algorithm", "p256"]);
+    let key = format!("{token};object={label}");
+    let out = cert.to_str().unwrap();
+    let mut self_sign = vec!["self-sign", "--key", &key, "--name", "localhost", "--out", out];
+    if import {
+        self_sign.push("--import");
+    }
+    keys(&self_sign);
+    key
+}
+
 /// `tlsbox keys <args>` against the test SoftHSM2 module with `pin` in
 /// PKCS11_PIN; asserts success and returns the output.
 pub(crate) fn tlsbox_keys(home: &Path, pin: &str, args: &[&str]) -> std::process::Output {
