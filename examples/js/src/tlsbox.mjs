@@ -174,7 +174,6 @@ const concat = (a, b) => (a.length ? Buffer.concat([a, b]) : b);
  */
 export class TLSSocket extends Duplex {
   #socket;
-  #tls;
   #conn;
   #inbox = Buffer.alloc(0);
   #pending = [];
@@ -187,10 +186,9 @@ export class TLSSocket extends Duplex {
   /** The peer ended TCP without close_notify (data may have been cut short). */
   truncated = false;
 
-  constructor(socket, tls, conn) {
+  constructor(socket, conn) {
     super({ allowHalfOpen: true });
     this.#socket = socket;
-    this.#tls = tls;
     this.#conn = conn;
     socket.on('data', (data) => {
       this.#inbox = concat(this.#inbox, data);
@@ -356,7 +354,6 @@ export class TLSSocket extends Duplex {
     if (!this.#dead) {
       this.#dead = true;
       this.#conn[Symbol.dispose]();
-      this.#tls = undefined;
     }
     const gone = err ?? new Error('the TLS connection was destroyed');
     for (const [, pendingCallback] of this.#pending.splice(0)) pendingCallback(gone);
@@ -386,7 +383,7 @@ export function createServer(options, onSecureConnection) {
       const config = call(() => box.ServerConfig.create(serverOpts));
       const conn = call(() => box.Connection.newServer(config));
       config[Symbol.dispose]();
-      tls = new TLSSocket(socket, box, conn);
+      tls = new TLSSocket(socket, conn);
     } catch (e) {
       socket.destroy();
       server.emit('tlsClientError', e, socket);
@@ -415,7 +412,7 @@ export function connect(options, onSecure) {
   const conn = call(() => box.Connection.newClient(config));
   config[Symbol.dispose]();
   const socket = net.connect({ host: options.host ?? '127.0.0.1', port: options.port, allowHalfOpen: true });
-  const tls = new TLSSocket(socket, box, conn);
+  const tls = new TLSSocket(socket, conn);
   if (onSecure) tls.once('secure', onSecure);
   return tls;
 }

@@ -1,6 +1,7 @@
 """The box from Python against real peers: openssl s_client against an echo
 server on the box, a client on the box against openssl s_server (bytes
 both ways), and the error paths."""
+import contextlib
 import os
 import secrets
 import socket
@@ -119,29 +120,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def s_server(stem: str) -> tuple[subprocess.Popen, int]:
+@contextlib.contextmanager
+def s_server(stem: str):
+    """`openssl s_server` with the test PKI's `stem` identity, relaying the
+    connection to its stdin/stdout: (process, port), killed afterwards."""
     port = free_port()
     proc = subprocess.Popen(
         ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-quiet",
          "-cert", str(PKI / f"{stem}.pem"), "-key", str(PKI / f"{stem}.key")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            assert time.monotonic() < deadline, "openssl s_server did not start"
-            time.sleep(0.05)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "openssl s_server did not start"
+                time.sleep(0.05)
+        yield proc, port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def box_client():
+    """A client TLSObject on the box trusting the test CA, with its BIOs."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = tlsbox.Context(cadata=pki("ca.pem")).wrap_bio(incoming, outgoing, server_hostname="localhost")
+    return tls, incoming, outgoing
 
 
 def test_a_client_on_the_box_moves_bytes_both_ways_through_openssl_s_server():
-    proc, port = s_server("ecdsa-p256")
-    try:
-        ctx = tlsbox.Context(cadata=pki("ca.pem"))
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with s_server("ecdsa-p256") as (proc, port):
+        tls, incoming, outgoing = box_client()
         with socket.create_connection(("127.0.0.1", port)) as sock:
             drive(sock, incoming, outgoing, tls.do_handshake)
             assert tls.version() == "TLSv1.3"
@@ -162,26 +175,17 @@ def test_a_client_on_the_box_moves_bytes_both_ways_through_openssl_s_server():
                 back += drive(sock, incoming, outgoing, lambda: tls.read(65536))
             assert back == reply
         tls.close()
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_the_client_refuses_an_untrusted_server():
-    proc, port = s_server("untrusted")
-    try:
-        ctx = tlsbox.Context(cadata=pki("ca.pem"))
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with s_server("untrusted") as (_proc, port):
+        tls, incoming, outgoing = box_client()
         with socket.create_connection(("127.0.0.1", port)) as sock:
             with pytest.raises(tlsbox.TlsError) as refused:
                 drive(sock, incoming, outgoing, tls.do_handshake)
         assert refused.value.tag == "certificate"
         assert refused.value.alert == "unknown-ca"
         assert isinstance(refused.value, ssl.SSLError)
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 class Refusing(tlsbox.SoftwareKeystore):
@@ -228,9 +232,7 @@ def test_bulk_bytes_take_the_fast_path():
 
 
 def test_an_end_of_stream_during_the_handshake_is_an_eof_error_not_a_wait():
-    ctx = tlsbox.Context(cadata=pki("ca.pem"))
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    tls, incoming, outgoing = box_client()
     with pytest.raises(ssl.SSLWantReadError):
         tls.do_handshake()
     assert outgoing.pending  # the ClientHello

@@ -259,7 +259,7 @@ class Context:
                 ks.add_func("sign", sign)
         if self._chain:
             # Check the server configuration now, in a box of its own.
-            _Box(self).server_config(self._server_options()).drop(self)
+            _Box(self).server_config(self._server_options()).drop()
 
     def _identity(self) -> Optional[Record]:
         if not self._chain:
@@ -309,7 +309,7 @@ class _Resource:
     def __init__(self, box: "_Box", handle):
         self.box, self.handle = box, handle
 
-    def drop(self, _ctx=None):
+    def drop(self):
         if self.handle is not None:
             self.handle.drop(self.box.store)
             self.handle = None
