@@ -227,6 +227,25 @@ impl Connection {
         Ok(convert::session_info(i))
     }
 
+    /// Keying material for `label` and `context` (RFC 8446 §7.5), `length`
+    /// bytes; fails unless the configuration's key policy allows the
+    /// exporter.
+    pub fn export_keying_material(
+        &mut self,
+        label: &[u8],
+        context: Option<&[u8]>,
+        length: usize,
+    ) -> Result<Vec<u8>, Error> {
+        let len = u32::try_from(length).unwrap_or(u32::MAX);
+        let out = self
+            .call(|api, store, conn| api.call_export_keying_material(store, conn, label, context, len))?
+            .map_err(convert::error)?;
+        if out.len() != length {
+            return Err(self.misbehaved("exported a different length than asked"));
+        }
+        Ok(out)
+    }
+
     /// Fault injection for containment tests: the next call into this box
     /// finds its deadline already passed and traps, as a box stuck in a
     /// loop would.

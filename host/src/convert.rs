@@ -184,6 +184,13 @@ fn peer_policy(p: &tlsbox_core::PeerPolicy) -> tls::PeerPolicy {
     }
 }
 
+fn key_policy(p: &tlsbox_core::KeyPolicy) -> tls::KeyPolicy {
+    tls::KeyPolicy {
+        key_update_after_bytes: p.key_update_after_bytes,
+        allow_exporter: p.allow_exporter,
+    }
+}
+
 pub(crate) fn server_options(o: &tlsbox_core::ServerOptions) -> tls::ServerOptions {
     tls::ServerOptions {
         identity: identity(&o.identity),
@@ -198,6 +205,11 @@ pub(crate) fn server_options(o: &tlsbox_core::ServerOptions) -> tls::ServerOptio
             tlsbox_core::ClientAuth::Optional(a) => ClientAuth::Optional(a.clone()),
             tlsbox_core::ClientAuth::Required(a) => ClientAuth::Required(a.clone()),
         },
+        resumption: o.resumption.as_ref().map(|r| tls::Resumption {
+            tickets_per_handshake: r.tickets_per_handshake,
+            ticket_lifetime: r.ticket_lifetime,
+        }),
+        key_policy: key_policy(&o.key_policy),
     }
 }
 
@@ -211,6 +223,7 @@ pub(crate) fn client_options(o: &tlsbox_core::ClientOptions) -> tls::ClientOptio
         cipher_suites: suites(&o.cipher_suites),
         groups: groups(&o.groups),
         peer_policy: peer_policy(&o.peer_policy),
+        key_policy: key_policy(&o.key_policy),
     }
 }
 
@@ -261,5 +274,6 @@ pub(crate) fn session_info(i: tls::SessionInfo) -> tlsbox_core::SessionInfo {
         server_name: i.server_name,
         peer_certificates: i.peer_certificates,
         peer_allowed_by: i.peer_allowed_by,
+        resumed: i.resumed,
     }
 }

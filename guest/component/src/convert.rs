@@ -139,6 +139,13 @@ fn identity_from_wit(id: wit::Identity) -> tlsbox_core::Identity {
     }
 }
 
+fn key_policy_from_wit(p: wit::KeyPolicy) -> tlsbox_core::KeyPolicy {
+    tlsbox_core::KeyPolicy {
+        key_update_after_bytes: p.key_update_after_bytes,
+        allow_exporter: p.allow_exporter,
+    }
+}
+
 fn peer_policy_from_wit(p: wit::PeerPolicy) -> tlsbox_core::PeerPolicy {
     tlsbox_core::PeerPolicy {
         common_names: p.common_names,
@@ -163,6 +170,11 @@ pub(crate) fn server_options(o: wit::ServerOptions) -> Result<tlsbox_core::Serve
             ClientAuth::Optional(a) => tlsbox_core::ClientAuth::Optional(a),
             ClientAuth::Required(a) => tlsbox_core::ClientAuth::Required(a),
         },
+        resumption: o.resumption.map(|r| tlsbox_core::Resumption {
+            tickets_per_handshake: r.tickets_per_handshake,
+            ticket_lifetime: r.ticket_lifetime,
+        }),
+        key_policy: key_policy_from_wit(o.key_policy),
     })
 }
 
@@ -176,6 +188,7 @@ pub(crate) fn client_options(o: wit::ClientOptions) -> Result<tlsbox_core::Clien
         cipher_suites: o.cipher_suites.into_iter().map(suite_from_wit).collect(),
         groups: o.groups.into_iter().map(group_from_wit).collect(),
         peer_policy: peer_policy_from_wit(o.peer_policy),
+        key_policy: key_policy_from_wit(o.key_policy),
     })
 }
 
@@ -256,5 +269,6 @@ pub(crate) fn session_info_to_wit(i: tlsbox_core::SessionInfo) -> wit::SessionIn
         server_name: i.server_name,
         peer_certificates: i.peer_certificates,
         peer_allowed_by: i.peer_allowed_by,
+        resumed: i.resumed,
     }
 }

@@ -25,10 +25,11 @@ use rustls::{
 
 use crate::error::Error;
 use crate::keystore::Keystore;
-use crate::options::{ClientAuth, ClientOptions, Identity, ServerOptions};
+use crate::options::{ClientAuth, ClientOptions, Identity, KeyPolicy, ServerOptions, MAX_TICKET_LIFETIME};
 use crate::peer_policy::{PeerPolicy, Verdict};
 use crate::provider;
 use crate::signer::RemoteSigningKey;
+use crate::tickets::Ticketer;
 
 /// A checked server configuration.
 #[derive(Debug, Clone)]
@@ -37,6 +38,7 @@ pub struct ServerConfig {
     /// The rules for client certificates, when they are asked for.
     policy: Option<PeerPolicy>,
     denials: Arc<Denials>,
+    key_policy: KeyPolicy,
 }
 
 /// A checked client configuration.
@@ -47,6 +49,7 @@ pub struct ClientConfig {
     /// Rules for the server certificate beyond its name, if any.
     policy: Option<PeerPolicy>,
     denials: Arc<Denials>,
+    key_policy: KeyPolicy,
 }
 
 /// Why the peer policy last refused a peer. rustls' `access_denied` error
@@ -363,11 +366,28 @@ impl ServerConfig {
         config.alpn_protocols = options.alpn_protocols.clone();
         // The box's suite order wins: it knows which AEAD is fast in wasm.
         config.ignore_client_order = true;
-        // One instance per connection: a session cache or tickets would
-        // live and die with the connection. Resumption comes with ticket
-        // keys that are safe to share between boxes.
+        // One instance per connection: a session cache would live and die
+        // with the connection. Resumption is stateless, with tickets
+        // sealed under keys every box gets wrapped from the token. 0-RTT
+        // stays off (rustls allows it only with a session cache anyway).
         config.session_storage = Arc::new(NoServerSessionStorage {});
         config.send_tls13_tickets = 0;
+        if let Some(resumption) = &options.resumption {
+            if !(1..=MAX_TICKET_LIFETIME).contains(&resumption.ticket_lifetime) {
+                return Err(Error::InvalidConfig(format!(
+                    "ticket lifetime {} s: must be 1 s to 7 days (RFC 8446 §4.6.1)",
+                    resumption.ticket_lifetime
+                )));
+            }
+            if resumption.tickets_per_handshake > MAX_TICKETS_PER_HANDSHAKE {
+                return Err(Error::InvalidConfig(format!(
+                    "{} tickets per handshake: at most {MAX_TICKETS_PER_HANDSHAKE}",
+                    resumption.tickets_per_handshake
+                )));
+            }
+            config.ticketer = Arc::new(Ticketer::new(keystore.clone(), resumption.ticket_lifetime));
+            config.send_tls13_tickets = usize::from(resumption.tickets_per_handshake);
+        }
         let policy = match options.client_auth {
             ClientAuth::None => None,
             _ => Some(options.peer_policy.clone()),
@@ -376,6 +396,7 @@ impl ServerConfig {
             config: Arc::new(config),
             policy,
             denials,
+            key_policy: options.key_policy.clone(),
         })
     }
 }
@@ -442,6 +463,7 @@ impl ClientConfig {
             server_name,
             policy: Some(options.peer_policy.clone()).filter(|p| !p.is_open()),
             denials,
+            key_policy: options.key_policy.clone(),
         })
     }
 }
@@ -490,6 +512,8 @@ pub struct SessionInfo {
     /// The peer-policy rule that admitted the peer's certificate, if one
     /// was checked.
     pub peer_allowed_by: Option<String>,
+    /// Whether the handshake resumed an earlier session (from a ticket).
+    pub resumed: bool,
 }
 
 /// One TLS connection, sans-IO: ciphertext and plaintext in and out of
@@ -508,6 +532,9 @@ pub struct Connection {
     we_closed: bool,
     peer_closed: bool,
     plaintext_ready: usize,
+    key_policy: KeyPolicy,
+    /// Plaintext bytes sent under the current traffic key.
+    sent_under_key: u64,
 }
 
 impl core::fmt::Debug for Connection {
@@ -517,6 +544,12 @@ impl core::fmt::Debug for Connection {
             .finish_non_exhaustive()
     }
 }
+
+/// Most NewSessionTicket messages a server may send after one handshake.
+pub const MAX_TICKETS_PER_HANDSHAKE: u8 = 16;
+
+/// Longest output `export_keying_material` gives.
+pub const MAX_EXPORT_LEN: usize = 1024;
 
 /// Most bytes of plaintext and records waiting to be sent, per connection.
 /// Received plaintext is bounded by rustls (16 KiB): past it, the box takes
@@ -551,6 +584,7 @@ impl Connection {
             None,
             config.policy.clone(),
             config.denials.clone(),
+            config.key_policy.clone(),
         ))
     }
 
@@ -567,6 +601,7 @@ impl Connection {
             sni,
             config.policy.clone(),
             config.denials.clone(),
+            config.key_policy.clone(),
         ))
     }
 
@@ -575,6 +610,7 @@ impl Connection {
         sent_server_name: Option<String>,
         policy: Option<PeerPolicy>,
         denials: Arc<Denials>,
+        key_policy: KeyPolicy,
     ) -> Self {
         // Unsent data is bounded, whatever the peer or the application do;
         // past it, write_plaintext takes nothing until ciphertext is taken.
@@ -589,6 +625,8 @@ impl Connection {
             we_closed: false,
             peer_closed: false,
             plaintext_ready: 0,
+            key_policy,
+            sent_under_key: 0,
         }
     }
 
@@ -715,9 +753,59 @@ impl Connection {
         if self.we_closed {
             return Err(Error::InvalidState("write after close".into()));
         }
-        self.tls
+        let written = self
+            .tls
             .writer()
             .write(data)
+            .map_err(|e| Error::InvalidState(e.to_string()))?;
+        self.count_toward_key_update(written)?;
+        Ok(written)
+    }
+
+    /// Refresh the traffic keys (TLS 1.3 KeyUpdate, asking the peer to
+    /// update too) once the policy's byte count was sent under one key.
+    fn count_toward_key_update(&mut self, written: usize) -> Result<(), Error> {
+        let limit = self.key_policy.key_update_after_bytes;
+        self.sent_under_key = self.sent_under_key.saturating_add(written as u64);
+        if limit == 0
+            || self.sent_under_key < limit
+            || self.tls.is_handshaking()
+            || self.tls.protocol_version() != Some(ProtocolVersion::TLSv1_3)
+        {
+            return Ok(());
+        }
+        self.sent_under_key = 0;
+        self.tls.refresh_traffic_keys().map_err(|e| {
+            let err = Error::from_rustls(&e);
+            self.fail(err)
+        })
+    }
+
+    /// Derive `length` bytes of keying material from the session (RFC 8446
+    /// §7.5, RFC 5705), for `label` and an optional `context`. Only when the
+    /// configuration's key policy allows it: the bytes leave the box.
+    pub fn export_keying_material(
+        &self,
+        label: &[u8],
+        context: Option<&[u8]>,
+        length: usize,
+    ) -> Result<Vec<u8>, Error> {
+        self.check_alive()?;
+        if !self.key_policy.allow_exporter {
+            return Err(Error::InvalidState(
+                "export-keying-material is off: the configuration's key policy does not allow it".into(),
+            ));
+        }
+        if length == 0 || length > MAX_EXPORT_LEN {
+            return Err(Error::InvalidState(format!(
+                "export of {length} bytes: 1 to {MAX_EXPORT_LEN} may be asked for"
+            )));
+        }
+        if self.tls.is_handshaking() {
+            return Err(Error::InvalidState("export before the handshake is complete".into()));
+        }
+        self.tls
+            .export_keying_material(alloc::vec![0u8; length], label, context)
             .map_err(|e| Error::InvalidState(e.to_string()))
     }
 
@@ -796,6 +884,7 @@ impl Connection {
             server_name,
             peer_certificates,
             peer_allowed_by,
+            resumed: self.tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         }
     }
 }

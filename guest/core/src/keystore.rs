@@ -37,6 +37,31 @@ pub enum KeystoreError {
     Failed(String),
 }
 
+/// One session-ticket key, wrapped for one box: RFC 3394 AES key wrap
+/// under a key only the token and that box can derive (see
+/// [`crate::tickets`]). The bytes are ciphertext, never the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedTicketKey {
+    /// The key's public name (16 bytes), written at the start of every
+    /// ticket it seals, so that a rotated key is still found.
+    pub name: Vec<u8>,
+    /// The key, wrapped.
+    pub wrapped_key: Vec<u8>,
+    /// Whether new tickets are sealed with it (the current key); the
+    /// others only open tickets issued before the last rotation.
+    pub issue: bool,
+}
+
+/// What the keystore answers a box that asks for the ticket keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedTicketKeys {
+    /// The token's transfer key (P-256, SEC1 uncompressed point): the
+    /// other half of the key agreement that wrapped the keys.
+    pub token_public_key: Vec<u8>,
+    /// The keys that may open tickets, each wrapped.
+    pub keys: Vec<WrappedTicketKey>,
+}
+
 /// Signs with long-term identity keys the box never sees.
 pub trait Keystore: Send + Sync {
     /// Describe the key named `key`.
@@ -45,6 +70,14 @@ pub trait Keystore: Send + Sync {
     /// Sign `message` (a TLS CertificateVerify or ServerKeyExchange content)
     /// with `key` using `scheme`; ECDSA signatures are DER.
     fn sign(&self, key: &str, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, KeystoreError>;
+
+    /// The session-ticket keys, wrapped for the box whose ephemeral P-256
+    /// public key (SEC1 uncompressed) is `box_public_key`. A keystore
+    /// without ticket keys says so; the box then issues no tickets.
+    fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
+        let _ = box_public_key;
+        Err(KeystoreError::Failed("this keystore holds no ticket keys".into()))
+    }
 }
 
 impl<K: Keystore + ?Sized> Keystore for alloc::sync::Arc<K> {
@@ -54,5 +87,9 @@ impl<K: Keystore + ?Sized> Keystore for alloc::sync::Arc<K> {
 
     fn sign(&self, key: &str, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, KeystoreError> {
         (**self).sign(key, scheme, message)
+    }
+
+    fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
+        (**self).ticket_keys(box_public_key)
     }
 }

@@ -41,9 +41,10 @@ pub mod options;
 pub mod peer_policy;
 pub mod provider;
 pub mod signer;
+pub mod tickets;
 
 pub use driver::{ClientConfig, Connection, Phase, ServerConfig, SessionInfo, Status};
 pub use error::Error;
-pub use options::{ClientAuth, ClientOptions, Identity, ServerOptions};
+pub use options::{ClientAuth, ClientOptions, Identity, KeyPolicy, Resumption, ServerOptions};
 pub use peer_policy::{PeerPolicy, Verdict};
 pub use rustls;

@@ -30,6 +30,35 @@ pub enum ClientAuth {
     Required(Vec<Vec<u8>>),
 }
 
+/// Session resumption with stateless tickets (RFC 8446 §4.6.1), sealed
+/// with ticket keys the keystore hands over wrapped ([`crate::tickets`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resumption {
+    /// NewSessionTicket messages sent after each TLS 1.3 handshake.
+    pub tickets_per_handshake: u8,
+    /// Ticket lifetime, in seconds, told to the client (at most 7 days).
+    /// The keystore must keep each ticket key at least this long past its
+    /// last use for sealing.
+    pub ticket_lifetime: u32,
+}
+
+/// Longest ticket lifetime RFC 8446 §4.6.1 allows: 7 days.
+pub const MAX_TICKET_LIFETIME: u32 = 7 * 24 * 3600;
+
+/// When to refresh traffic keys, and what may leave the box, beyond the
+/// handshake: settings shared by servers and clients.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// Send a TLS 1.3 KeyUpdate (asking the peer for one too) after this
+    /// many plaintext bytes were sent under one key; 0: only when rustls'
+    /// AEAD confidentiality limit calls for it.
+    pub key_update_after_bytes: u64,
+    /// Allow `export_keying_material` (RFC 8446 §7.5). Off by default: the
+    /// exported bytes are derived from the session's master secret and
+    /// leave the box.
+    pub allow_exporter: bool,
+}
+
 /// Settings of a server.
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
@@ -51,6 +80,10 @@ pub struct ServerOptions {
     pub client_auth: ClientAuth,
     /// Which verified client certificates are admitted (with client auth).
     pub peer_policy: PeerPolicy,
+    /// Tickets for resumption; `None`: none issued, none accepted.
+    pub resumption: Option<Resumption>,
+    /// KeyUpdate and exporter policy.
+    pub key_policy: KeyPolicy,
 }
 
 /// Settings of a client.
@@ -72,4 +105,6 @@ pub struct ClientOptions {
     pub groups: Vec<NamedGroup>,
     /// Which verified server certificates are admitted, beyond the name check.
     pub peer_policy: PeerPolicy,
+    /// KeyUpdate and exporter policy.
+    pub key_policy: KeyPolicy,
 }

@@ -77,6 +77,7 @@ pub(crate) fn build(
         groups: args.protocol.groups.clone(),
         versions: args.protocol.versions(),
         peer_policy,
+        key_policy: args.protocol.key_policy(),
         ..Default::default()
     };
     let config = ClientConfig::new(engine, &options, meter(client.keystore)).context("client configuration")?;

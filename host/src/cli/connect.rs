@@ -25,6 +25,7 @@ pub(crate) async fn run(args: ConnectArgs) -> Result<()> {
         alpn_protocols: args.protocol.alpn_protocols(),
         groups: args.protocol.groups.clone(),
         versions: args.protocol.versions(),
+        key_policy: args.protocol.key_policy(),
         ..Default::default()
     };
     let engine = Engine::new(EngineConfig {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -12,7 +13,7 @@ use rustls_pki_types::CertificateDer;
 use tlsbox_host::core::rustls::SignatureScheme;
 use tlsbox_host::keystore::pkcs11::{self, KeySource, Pkcs11Keystore, Pkcs11Uri};
 use tlsbox_host::keystore::software::SoftwareKeystore;
-use tlsbox_host::keystore::{KeyInfo, Keystore, KeystoreError};
+use tlsbox_host::keystore::{KeyInfo, Keystore, KeystoreError, WrappedTicketKeys};
 use tlsbox_host::Identity;
 
 /// PKCS#11 settings for keys named without them in their URI (the flags
@@ -73,6 +74,15 @@ impl Keystore for Keyring {
             .ok_or_else(|| KeystoreError::UnknownKey(key.into()))?
             .sign(key, scheme, message)
     }
+
+    /// Ticket keys belong to the deployment, not to one key: they come from
+    /// the token of the default identity's key.
+    fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
+        self.0
+            .get(KEY_NAME)
+            .ok_or_else(|| KeystoreError::Failed("no default identity".into()))?
+            .ticket_keys(box_public_key)
+    }
 }
 
 /// Identities and the keystore that signs for them.
@@ -83,26 +93,37 @@ pub(crate) struct Loaded {
     pub(crate) keystore: Arc<dyn Keystore>,
     /// The PKCS#11 keystores among them, for health checks.
     pub(crate) tokens: Vec<Arc<Pkcs11Keystore>>,
+    /// Whether the first key's token keeps session-ticket keys.
+    pub(crate) tickets: bool,
 }
 
 /// A client's optional identity (for mutual TLS): one `--cert`/`--key`
 /// pair, or none and an empty keystore.
 pub(crate) fn load_client(cert: Option<&PathBuf>, key: Option<&String>, p11: &Pkcs11Args) -> Result<Loaded> {
     match key {
-        Some(key) => load_all(&Vec::from_iter(cert.cloned()), std::slice::from_ref(key), p11),
+        Some(key) => load_all(&Vec::from_iter(cert.cloned()), std::slice::from_ref(key), p11, None),
         None if cert.is_some() => bail!("--cert needs --key"),
         None => Ok(Loaded {
             identities: vec![],
             keystore: Arc::new(SoftwareKeystore::new()),
             tokens: vec![],
+            tickets: false,
         }),
     }
 }
 
 /// Load identities from paired `certs` and `keys` (the n-th certificate
 /// goes with the n-th key). With no certificates at all, every key must be
-/// a `pkcs11:` URI whose token stores the certificate beside it.
-pub(crate) fn load_all(certs: &[PathBuf], keys: &[String], p11: &Pkcs11Args) -> Result<Loaded> {
+/// a `pkcs11:` URI whose token stores the certificate beside it. With a
+/// `ticket_rotation`, the first key's token is asked to keep session-ticket
+/// keys; a key outside a token, or a token that cannot, means no tickets
+/// (logged), never a ticket key in this process.
+pub(crate) fn load_all(
+    certs: &[PathBuf],
+    keys: &[String],
+    p11: &Pkcs11Args,
+    ticket_rotation: Option<Duration>,
+) -> Result<Loaded> {
     if keys.is_empty() {
         bail!("no --key given");
     }
@@ -116,6 +137,7 @@ pub(crate) fn load_all(certs: &[PathBuf], keys: &[String], p11: &Pkcs11Args) -> 
     let mut ring = Keyring::default();
     let mut identities = vec![];
     let mut tokens = vec![];
+    let mut tickets = false;
     for (i, key) in keys.iter().enumerate() {
         let name = match i {
             0 => KEY_NAME.to_string(),
@@ -141,6 +163,15 @@ pub(crate) fn load_all(certs: &[PathBuf], keys: &[String], p11: &Pkcs11Args) -> 
                     .certificate(&name)
                     .context("no --cert given and no certificate on the token beside the key")?],
             };
+            if let (0, Some(rotation)) = (i, ticket_rotation) {
+                match store.enable_tickets(&name, rotation) {
+                    Ok(()) => {
+                        tickets = true;
+                        tracing::info!(rotation = %humantime::format_duration(rotation), "session tickets on: ticket keys kept in the token");
+                    }
+                    Err(e) => tracing::warn!("session tickets off: {e}"),
+                }
+            }
             let store = Arc::new(store);
             tokens.push(store.clone());
             (chain, store)
@@ -152,6 +183,11 @@ pub(crate) fn load_all(certs: &[PathBuf], keys: &[String], p11: &Pkcs11Args) -> 
             store
                 .load_pem_file(name.clone(), Path::new(key))
                 .with_context(|| format!("loading the key {key}"))?;
+            if i == 0 && ticket_rotation.is_some() {
+                tracing::info!(
+                    "session tickets off: the key is a file, not in a PKCS#11 token, and ticket keys are never held by this process"
+                );
+            }
             (read_chain(cert)?, Arc::new(store))
         };
         ring.0.insert(name.clone(), keystore);
@@ -165,6 +201,7 @@ pub(crate) fn load_all(certs: &[PathBuf], keys: &[String], p11: &Pkcs11Args) -> 
         identities,
         keystore: Arc::new(ring),
         tokens,
+        tickets,
     })
 }
 

@@ -142,7 +142,39 @@ pub(crate) struct ServerArgs {
     #[arg(long)]
     pub(crate) proxy_protocol_in: bool,
     #[command(flatten)]
+    pub(crate) tickets: TicketArgs,
+    #[command(flatten)]
     pub(crate) limits: LimitArgs,
+}
+
+/// Session resumption (RFC 8446 §4.6.1): tickets sealed in the box with
+/// keys kept in the token of the first --key, never in this process.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TicketArgs {
+    /// Issue and accept no session tickets: every reconnect is a full
+    /// handshake with a token signature.
+    #[arg(long, conflicts_with_all = ["ticket_rotation", "tickets_per_handshake"])]
+    pub(crate) no_tickets: bool,
+    /// How long one ticket key seals new tickets (e.g. 12h, 30m, 90s); the
+    /// key before it still opens tickets for one more period. Also the
+    /// ticket lifetime told to clients, so at most 7 days [default: 12h].
+    #[arg(long, value_parser = parse_rotation)]
+    pub(crate) ticket_rotation: Option<std::time::Duration>,
+    /// Tickets sent after each TLS 1.3 handshake, 1 to 16 [default: 2].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub(crate) tickets_per_handshake: Option<u8>,
+}
+
+/// A rotation period: a humantime duration from 1 s to 7 days.
+fn parse_rotation(text: &str) -> Result<std::time::Duration, String> {
+    let period = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e} (e.g. 12h, 30m, 90s)"))?;
+    let max = std::time::Duration::from_secs(u64::from(tlsbox_host::core::options::MAX_TICKET_LIFETIME));
+    if period < std::time::Duration::from_secs(1) || period > max {
+        return Err(format!(
+            "{text:?}: must be 1s to 7d (the ticket lifetime RFC 8446 allows)"
+        ));
+    }
+    Ok(period)
 }
 
 /// Who may connect to a server (any matching rule admits a client).
@@ -227,12 +259,26 @@ pub(crate) struct ProtocolArgs {
     /// Lowest TLS version accepted [default: 1.2].
     #[arg(long, value_parser = ["1.2", "1.3"])]
     pub(crate) min_tls_version: Option<String>,
+    /// Send a TLS 1.3 KeyUpdate (and ask the peer for one) after this many
+    /// bytes were sent under one traffic key [default: only when the
+    /// cipher's safety limit calls for it].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) key_update_after: Option<u64>,
 }
 
 impl ProtocolArgs {
     /// ALPN protocol names as bytes.
     pub(crate) fn alpn_protocols(&self) -> Vec<Vec<u8>> {
         self.alpn.iter().map(|p| p.as_bytes().to_vec()).collect()
+    }
+
+    /// When to refresh traffic keys. The exporter stays off: nothing the
+    /// CLI forwards to needs key-derived material.
+    pub(crate) fn key_policy(&self) -> tlsbox_host::core::KeyPolicy {
+        tlsbox_host::core::KeyPolicy {
+            key_update_after_bytes: self.key_update_after.unwrap_or(0),
+            allow_exporter: false,
+        }
     }
 
     /// The versions to offer: TLS 1.3 preferred, 1.2 unless refused.

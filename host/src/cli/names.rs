@@ -47,10 +47,11 @@ pub(crate) fn parse_group(name: &str) -> Result<NamedGroup, String> {
 /// One line for logs and the client's summary.
 pub(crate) fn summary(info: &SessionInfo) -> String {
     format!(
-        "version={} cipher_suite={} group={} alpn={}",
+        "version={} cipher_suite={} group={} alpn={} resumed={}",
         version(info),
         suite(info),
         group(info),
-        alpn(info)
+        alpn(info),
+        info.resumed
     )
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
+use tlsbox_host::core::options::MAX_TICKET_LIFETIME;
+use tlsbox_host::core::Resumption;
 use tlsbox_host::keystore::Keystore;
 use tlsbox_host::{ClientAuth, Engine, PeerPolicy, ServerConfig, ServerOptions};
 
@@ -14,6 +16,12 @@ use crate::proxy::{self, forward_bounds, Limits, ListenerSpec, Role, TlsConfig, 
 
 /// The listen address when none is given.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+
+/// A new ticket key twice a day; a ticket opens for 12 to 24 hours.
+const DEFAULT_TICKET_ROTATION: Duration = Duration::from_secs(12 * 3600);
+
+/// Two tickets, as OpenSSL sends: a client may open two connections at once.
+const DEFAULT_TICKETS_PER_HANDSHAKE: u8 = 2;
 
 /// Check the addresses (loopback unless told otherwise) and fix the role.
 pub(crate) async fn spec(args: &ServerArgs) -> Result<ListenerSpec> {
@@ -69,7 +77,7 @@ pub(crate) fn build(
         }
         generated_identity(args)?
     } else {
-        keysource::load_all(&args.cert, &args.key, &args.pkcs11)?
+        keysource::load_all(&args.cert, &args.key, &args.pkcs11, ticket_rotation(args))?
     };
     let (client_auth, peer_policy) = client_authentication(args)?;
     let mut identities = loaded.identities.into_iter();
@@ -87,6 +95,16 @@ pub(crate) fn build(
         versions: args.protocol.versions(),
         client_auth,
         peer_policy,
+        resumption: loaded.tickets.then(|| Resumption {
+            tickets_per_handshake: args
+                .tickets
+                .tickets_per_handshake
+                .unwrap_or(DEFAULT_TICKETS_PER_HANDSHAKE),
+            ticket_lifetime: u32::try_from(ticket_rotation(args).unwrap_or(DEFAULT_TICKET_ROTATION).as_secs())
+                .unwrap_or(MAX_TICKET_LIFETIME)
+                .min(MAX_TICKET_LIFETIME),
+        }),
+        key_policy: args.protocol.key_policy(),
         ..Default::default()
     };
     let config = ServerConfig::new(engine, &options, meter(loaded.keystore)).context("server configuration")?;
@@ -120,7 +138,12 @@ fn generated_identity(args: &ServerArgs) -> Result<keysource::Loaded> {
         generated.ca_cert.display()
     );
     let key = generated.key.to_string_lossy().into_owned();
-    keysource::load_all(&[generated.cert], &[key], &args.pkcs11)
+    keysource::load_all(&[generated.cert], &[key], &args.pkcs11, ticket_rotation(args))
+}
+
+/// How often ticket keys rotate, or `None` for no tickets.
+fn ticket_rotation(args: &ServerArgs) -> Option<Duration> {
+    (!args.tickets.no_tickets).then(|| args.tickets.ticket_rotation.unwrap_or(DEFAULT_TICKET_ROTATION))
 }
 
 /// Client certificates: asked for when --cacert is given, and with

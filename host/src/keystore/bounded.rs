@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tlsbox_core::rustls::SignatureScheme;
 
-use super::{KeyInfo, Keystore, KeystoreError};
+use super::{KeyInfo, Keystore, KeystoreError, WrappedTicketKeys};
 
 /// Wraps a keystore; at most `max` signatures in it at once.
 #[derive(Debug)]
@@ -43,15 +43,27 @@ impl<K: Keystore> Keystore for BoundedKeystore<K> {
     }
 
     fn sign(&self, key: &str, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, KeystoreError> {
+        self.bounded(|| self.inner.sign(key, scheme, message))
+    }
+
+    // A ticket-key transfer is token work too (a derive and a wrap): it
+    // takes a slot like a signature.
+    fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
+        self.bounded(|| self.inner.ticket_keys(box_public_key))
+    }
+}
+
+impl<K> BoundedKeystore<K> {
+    fn bounded<T>(&self, f: impl FnOnce() -> Result<T, KeystoreError>) -> Result<T, KeystoreError> {
         let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
         let _slot = Slot(&self.in_flight);
         if before >= self.max {
             return Err(KeystoreError::Failed(format!(
-                "keystore busy: {} signatures already in flight",
+                "keystore busy: {} token operations already in flight",
                 self.max
             )));
         }
-        self.inner.sign(key, scheme, message)
+        f()
     }
 }
 

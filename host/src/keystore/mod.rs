@@ -11,7 +11,7 @@ pub mod pkcs11;
 pub mod policy;
 pub mod software;
 
-pub use tlsbox_core::keystore::{KeyInfo, Keystore, KeystoreError};
+pub use tlsbox_core::keystore::{KeyInfo, Keystore, KeystoreError, WrappedTicketKey, WrappedTicketKeys};
 
 use crate::bindings::keystore::{self as wit, Host};
 use crate::bindings::types::{self, KeystoreError as WitKeystoreError, SignatureScheme};
@@ -51,6 +51,32 @@ impl Host for HostState {
         self.keystore.sign(&key, scheme, &message).map_err(|e| {
             tracing::warn!(key = %key, ?scheme, error = %e, "keystore did not sign");
             convert::keystore_error_to_wit(e)
+        })
+    }
+
+    fn ticket_keys(&mut self, box_public_key: Vec<u8>) -> Result<wit::WrappedTicketKeys, WitKeystoreError> {
+        // A P-256 point, SEC1 uncompressed: anything else is not worth a
+        // token call.
+        if box_public_key.len() != 65 || box_public_key.first() != Some(&4) {
+            return Err(WitKeystoreError::Refused(
+                "the box's public key is not an uncompressed P-256 point".into(),
+            ));
+        }
+        let keys = self.keystore.ticket_keys(&box_public_key).map_err(|e| {
+            tracing::debug!(error = %e, "no ticket keys for this box");
+            convert::keystore_error_to_wit(e)
+        })?;
+        Ok(wit::WrappedTicketKeys {
+            token_public_key: keys.token_public_key,
+            keys: keys
+                .keys
+                .into_iter()
+                .map(|k| wit::WrappedTicketKey {
+                    name: k.name,
+                    wrapped_key: k.wrapped_key,
+                    issue: k.issue,
+                })
+                .collect(),
         })
     }
 }

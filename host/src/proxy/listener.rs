@@ -216,7 +216,7 @@ async fn server_connection(
     let Some(mut tls) = handshake_done(shared, listening, peer, start, outcome) else {
         return;
     };
-    let Some(info) = session_info(&mut tls, peer) else {
+    let Some(info) = session_info(shared, listening, &mut tls, peer) else {
         return;
     };
     let Some(target) = target else {
@@ -287,7 +287,7 @@ async fn client_connection(
     let Some(mut tls) = handshake_done(shared, listening, peer, start, outcome) else {
         return;
     };
-    if session_info(&mut tls, peer).is_none() {
+    if session_info(shared, listening, &mut tls, peer).is_none() {
         return;
     }
     relay(shared, listening, tls, plain, peer).await;
@@ -393,9 +393,18 @@ fn alert_name(alert: AlertDescription) -> String {
     out
 }
 
-fn session_info<T: AsyncRead + AsyncWrite + Unpin>(tls: &mut TlsStream<T>, peer: Peer) -> Option<SessionInfo> {
+/// Log what was negotiated; count resumed sessions.
+fn session_info<T: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared,
+    listening: &Listening,
+    tls: &mut TlsStream<T>,
+    peer: Peer,
+) -> Option<SessionInfo> {
     match tls.session_info() {
         Ok(info) => {
+            if info.resumed {
+                shared.metrics.handshakes_resumed.get_or_create(&listening.label).inc();
+            }
             tracing::info!(
                 %peer,
                 allowed_by = info.peer_allowed_by.as_deref().unwrap_or("-"),

@@ -10,7 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tlsbox_host::core::rustls::SignatureScheme;
-use tlsbox_host::keystore::{KeyInfo, Keystore, KeystoreError};
+use tlsbox_host::keystore::{KeyInfo, Keystore, KeystoreError, WrappedTicketKeys};
 
 /// One listener.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -43,6 +43,7 @@ pub(crate) struct ResultLabel {
 pub(crate) struct Metrics {
     pub(crate) registry: Registry,
     pub(crate) handshakes_ok: Family<ListenerLabel, Counter>,
+    pub(crate) handshakes_resumed: Family<ListenerLabel, Counter>,
     pub(crate) handshakes_failed: Family<ReasonLabels, Counter>,
     pub(crate) refused: Family<ReasonLabels, Counter>,
     pub(crate) active: Family<ListenerLabel, Gauge>,
@@ -50,6 +51,8 @@ pub(crate) struct Metrics {
     pub(crate) handshake_seconds: Family<ListenerLabel, Histogram>,
     pub(crate) sign_seconds: Histogram,
     pub(crate) sign_errors: Counter,
+    pub(crate) ticket_key_seconds: Histogram,
+    pub(crate) ticket_key_errors: Counter,
     pub(crate) traps: Counter,
     pub(crate) live_boxes: Gauge,
     pub(crate) generation: Gauge,
@@ -72,6 +75,7 @@ impl Metrics {
         let mut m = Self {
             registry: Registry::with_prefix("tlsbox"),
             handshakes_ok: Family::default(),
+            handshakes_resumed: Family::default(),
             handshakes_failed: Family::default(),
             refused: Family::default(),
             active: Family::default(),
@@ -79,6 +83,8 @@ impl Metrics {
             handshake_seconds: Family::new_with_constructor(latency_histogram),
             sign_seconds: latency_histogram(),
             sign_errors: Counter::default(),
+            ticket_key_seconds: latency_histogram(),
+            ticket_key_errors: Counter::default(),
             traps: Counter::default(),
             live_boxes: Gauge::default(),
             generation: Gauge::default(),
@@ -86,6 +92,11 @@ impl Metrics {
         };
         let r = &mut m.registry;
         r.register("handshakes_ok", "Completed TLS handshakes", m.handshakes_ok.clone());
+        r.register(
+            "handshakes_resumed",
+            "Completed handshakes that resumed a session from a ticket (no signature)",
+            m.handshakes_resumed.clone(),
+        );
         r.register(
             "handshakes_failed",
             "Failed TLS handshakes, by reason",
@@ -112,6 +123,16 @@ impl Metrics {
             "keystore_sign_errors",
             "Signatures the keystore failed",
             m.sign_errors.clone(),
+        );
+        r.register(
+            "keystore_ticket_key_transfer_duration_seconds",
+            "Time the token took to wrap the ticket keys for one box",
+            m.ticket_key_seconds.clone(),
+        );
+        r.register(
+            "keystore_ticket_key_transfer_errors",
+            "Ticket-key transfers the keystore failed (those boxes issue no tickets)",
+            m.ticket_key_errors.clone(),
         );
         r.register(
             "guest_traps",
@@ -160,6 +181,16 @@ impl Keystore for MeteredKeystore {
         if result.is_err() {
             // The keystore boundary logs why; here it is counted.
             self.metrics.sign_errors.inc();
+        }
+        result
+    }
+
+    fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
+        let start = Instant::now();
+        let result = self.inner.ticket_keys(box_public_key);
+        self.metrics.ticket_key_seconds.observe(secs(start.elapsed()));
+        if result.is_err() {
+            self.metrics.ticket_key_errors.inc();
         }
         result
     }

@@ -128,7 +128,7 @@ pub(crate) fn ecdsa_der(kind: KeyKind, raw: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// DER OIDs of the curves in CKA_EC_PARAMS.
-const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+pub(super) const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const OID_P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 /// PKCS#11 3.0 also allows the curve name as a PrintableString.
@@ -159,7 +159,7 @@ pub(crate) fn ec_params(kind: KeyKind) -> Option<&'static [u8]> {
 
 /// CKA_EC_POINT is a DER OCTET STRING around the point (some tokens give
 /// the bare point); return the point.
-fn unwrap_point(ec_point: &[u8], len: usize) -> Option<&[u8]> {
+pub(super) fn unwrap_point(ec_point: &[u8], len: usize) -> Option<&[u8]> {
     if ec_point.len() == len {
         return Some(ec_point);
     }

@@ -20,12 +20,14 @@
 
 mod mechanism;
 mod module;
+mod tickets;
 pub mod tooling;
 pub mod uri;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::MechanismType;
@@ -37,8 +39,10 @@ use tlsbox_core::rustls::SignatureScheme;
 
 use self::mechanism::KeyKind;
 use self::module::{token_gone, Module};
+pub use self::tickets::Clock;
+use self::tickets::TicketKeys;
 pub use self::uri::{Pkcs11Uri, UriError};
-use super::{policy, KeyInfo, Keystore, KeystoreError};
+use super::{policy, KeyInfo, Keystore, KeystoreError, WrappedTicketKeys};
 
 /// Why the PKCS#11 keystore could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -366,6 +370,19 @@ impl KeyEntry {
 pub struct Pkcs11Keystore {
     keys: HashMap<String, KeyEntry>,
     tokens: Vec<Arc<Token>>,
+    /// Session-ticket keys, in the token of one of the keys.
+    tickets: Option<TicketKeys>,
+}
+
+/// Why a token cannot keep session-ticket keys; the server then runs
+/// without tickets.
+#[derive(Debug, thiserror::Error)]
+#[error("no session tickets from token {token:?}: {reason}")]
+pub struct TicketsUnavailable {
+    /// The token.
+    pub token: String,
+    /// Why (missing mechanisms, a failed trial transfer).
+    pub reason: String,
 }
 
 impl std::fmt::Debug for Pkcs11Keystore {
@@ -504,6 +521,61 @@ impl Pkcs11Keystore {
     /// that came back is found again here as on a handshake.
     pub fn tokens_reachable(&self) -> Result<(), Pkcs11Error> {
         self.tokens.iter().try_for_each(|token| token.reachable())
+    }
+
+    /// Keep session-ticket keys in the token of the key `key`, a new one
+    /// every `rotation` (the previous one still opens tickets for one more
+    /// period). Checks the token's mechanisms and makes one trial transfer;
+    /// if the token cannot do it, says why and nothing changes.
+    pub fn enable_tickets(&mut self, key: &str, rotation: Duration) -> Result<(), TicketsUnavailable> {
+        self.enable_tickets_with_clock(key, rotation, Arc::new(Instant::now))
+    }
+
+    /// [`Self::enable_tickets`], with time from `clock` (tests move it on
+    /// to pass rotations without waiting).
+    #[doc(hidden)]
+    pub fn enable_tickets_with_clock(
+        &mut self,
+        key: &str,
+        rotation: Duration,
+        clock: Clock,
+    ) -> Result<(), TicketsUnavailable> {
+        let token = self
+            .keys
+            .get(key)
+            .map(|k| k.token.clone())
+            .ok_or_else(|| TicketsUnavailable {
+                token: String::new(),
+                reason: format!("no key {key:?}"),
+            })?;
+        let unavailable = |reason: String| TicketsUnavailable {
+            token: token.label.clone(),
+            reason,
+        };
+        let mechanisms = {
+            let generation = token.module.enter();
+            token
+                .slot(*generation)
+                .and_then(|slot| Ok(token.module.ctx().get_mechanism_list(slot)?))
+                .map_err(|e| unavailable(e.to_string()))?
+        };
+        let missing: Vec<String> = tickets::REQUIRED_MECHANISMS
+            .iter()
+            .filter(|m| !mechanisms.contains(m))
+            .map(ToString::to_string)
+            .collect();
+        if !missing.is_empty() {
+            return Err(unavailable(format!("the token lacks {}", missing.join(", "))));
+        }
+        let keys = TicketKeys::new(token.clone(), rotation, clock);
+        // A trial transfer to a throwaway public key: the token makes its
+        // keys and shows it can derive and wrap. Nothing is unwrapped here.
+        let throwaway = p256::SecretKey::random(&mut rand_core::OsRng);
+        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&throwaway.public_key(), false);
+        keys.wrap_for(point.as_bytes())
+            .map_err(|e| unavailable(format!("trial transfer failed: {e}")))?;
+        self.tickets = Some(keys);
+        Ok(())
     }
 
     /// The DER certificate stored on the token beside the key `name`, if any.
@@ -651,6 +723,13 @@ impl Keystore for Pkcs11Keystore {
             Some(kind) => mechanism::ecdsa_der(kind, &signature)
                 .ok_or_else(|| KeystoreError::Failed("the token returned a malformed ECDSA signature".into())),
             None => Ok(signature),
+        }
+    }
+
+    fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
+        match &self.tickets {
+            Some(tickets) => tickets.wrap_for(box_public_key),
+            None => Err(KeystoreError::Failed("no ticket keys: tickets are off".into())),
         }
     }
 }

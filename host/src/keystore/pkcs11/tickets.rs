@@ -1,0 +1,313 @@
+//! Session-ticket keys that live in the token and reach each box only
+//! wrapped (the transfer is described in `tlsbox_core::tickets`).
+//!
+//! What the token holds, all as session objects of one session kept open
+//! for them (a module re-initialisation loses them; new ones are made):
+//! - the ticket key `K`: CKM_AES_KEY_GEN, 256 bits, private and sensitive;
+//!   extractable only because C_WrapKey needs it, and no other use is set.
+//!   A new one every rotation period; the one before still opens tickets
+//!   for one more period, then is destroyed;
+//! - the transfer key: a P-256 pair (CKM_EC_KEY_PAIR_GEN), the private half
+//!   sensitive, never extractable, good for key derivation only.
+//!
+//! Per box: C_DeriveKey(CKM_ECDH1_DERIVE) → `Z`, C_DeriveKey
+//! (CKM_AES_CBC_ENCRYPT_DATA over the label) → `W`, C_WrapKey
+//! (CKM_AES_KEY_WRAP) of each `K` under `W`, then `Z` and `W` destroyed.
+//! The host sees the box's public key, the token's public key and the
+//! wrapped keys, nothing else. A token without these mechanisms gets no
+//! tickets (the caller logs why), never a key in the host.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::ekdf::AesCbcDeriveParams;
+use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+use tlsbox_core::tickets::{KEY_NAME_LEN, TICKET_KEY_LEN, WRAP_KDF_LABEL};
+
+use super::mechanism::{unwrap_point, OID_P256};
+use super::{Pkcs11Error, Token};
+use crate::keystore::{KeystoreError, WrappedTicketKey, WrappedTicketKeys};
+
+/// What the token must offer for ticket keys.
+pub(crate) const REQUIRED_MECHANISMS: [MechanismType; 5] = [
+    MechanismType::AES_KEY_GEN,
+    MechanismType::ECC_KEY_PAIR_GEN,
+    MechanismType::ECDH1_DERIVE,
+    MechanismType::AES_CBC_ENCRYPT_DATA,
+    MechanismType::AES_KEY_WRAP,
+];
+
+/// Where time comes from (a test moves it on).
+pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// One ticket key in the token.
+#[derive(Clone, Copy)]
+struct TicketKey {
+    name: [u8; KEY_NAME_LEN],
+    handle: ObjectHandle,
+    made: Instant,
+}
+
+/// The token objects of one module generation.
+struct Keys {
+    generation: u64,
+    /// The session that owns the session objects: while it is open, they live.
+    owner: Session,
+    transfer_private: ObjectHandle,
+    transfer_public: Vec<u8>,
+    current: TicketKey,
+    previous: Option<TicketKey>,
+}
+
+/// The ticket keys of one token.
+pub(crate) struct TicketKeys {
+    token: Arc<Token>,
+    rotation: Duration,
+    clock: Clock,
+    keys: Mutex<Option<Keys>>,
+}
+
+/// A snapshot of what a transfer needs, taken under the lock.
+struct Transfer {
+    transfer_private: ObjectHandle,
+    transfer_public: Vec<u8>,
+    keys: Vec<(TicketKey, bool)>,
+}
+
+impl TicketKeys {
+    pub(crate) fn new(token: Arc<Token>, rotation: Duration, clock: Clock) -> Self {
+        Self {
+            token,
+            rotation,
+            clock,
+            keys: Mutex::new(None),
+        }
+    }
+
+    /// Wrap the ticket keys for the box whose public key is `box_public_key`.
+    pub(crate) fn wrap_for(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
+        let failed = |e: Pkcs11Error| KeystoreError::Failed(format!("ticket keys, token {:?}: {e}", self.token.label));
+        let result = self.token.with_session(|session, generation| {
+            let transfer = self.snapshot(session, generation)?;
+            wrap(session, &transfer, box_public_key)
+        });
+        if let Err(Pkcs11Error::Call(CkError::Pkcs11(
+            RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid | RvError::SessionHandleInvalid,
+            _,
+        ))) = &result
+        {
+            // The objects are gone (their session was closed behind our
+            // back): make new ones on the next call. Tickets sealed with
+            // the old keys no longer open; clients do a full handshake.
+            tracing::warn!(token = %self.token.label, "ticket keys lost in the token; new ones will be made");
+            self.forget();
+        }
+        result.map_err(failed)
+    }
+
+    /// Drop the token objects' handles; new ones are made on next use.
+    fn forget(&self) {
+        *self.keys.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// The keys to wrap now: made on first use and after a
+    /// re-initialisation, rotated when the period is over.
+    fn snapshot(&self, session: &Session, generation: u64) -> Result<Transfer, Pkcs11Error> {
+        let mut guard = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = (self.clock)();
+        let keys = match guard.take() {
+            Some(keys) if keys.generation == generation => self.rotate(keys, session, now)?,
+            stale => {
+                if stale.is_some() {
+                    // The module was re-initialised: those handles and that
+                    // session are void, to be forgotten, not closed.
+                    tracing::warn!(token = %self.token.label, "PKCS#11 module re-initialised: new ticket keys");
+                }
+                self.make(session, generation, now)?
+            }
+        };
+        let transfer = Transfer {
+            transfer_private: keys.transfer_private,
+            transfer_public: keys.transfer_public.clone(),
+            keys: std::iter::once((keys.current, true))
+                .chain(keys.previous.map(|k| (k, false)))
+                .collect(),
+        };
+        *guard = Some(keys);
+        Ok(transfer)
+    }
+
+    /// A fresh set: an owner session, a transfer key pair, a ticket key.
+    fn make(&self, session: &Session, generation: u64, now: Instant) -> Result<Keys, Pkcs11Error> {
+        let owner = self
+            .token
+            .module
+            .ctx()
+            .open_ro_session_no_drop(self.token.slot(generation)?)?;
+        let made = transfer_key_pair(&owner).and_then(|transfer| Ok((transfer, ticket_key(&owner, session, now)?)));
+        match made {
+            Ok(((transfer_private, transfer_public), current)) => Ok(Keys {
+                generation,
+                owner,
+                transfer_private,
+                transfer_public,
+                current,
+                previous: None,
+            }),
+            Err(e) => {
+                // Closing the session destroys whatever it made.
+                let _ = owner.close();
+                Err(e)
+            }
+        }
+    }
+
+    /// Rotate when the current key's period is over; destroy what no
+    /// ticket still in its lifetime can need.
+    fn rotate(&self, mut keys: Keys, session: &Session, now: Instant) -> Result<Keys, Pkcs11Error> {
+        let age = |k: &TicketKey| now.saturating_duration_since(k.made);
+        if keys.previous.is_some_and(|p| age(&p) >= 2 * self.rotation) {
+            if let Some(p) = keys.previous.take() {
+                let _ = keys.owner.destroy_object(p.handle);
+            }
+        }
+        if age(&keys.current) >= self.rotation {
+            let fresh = ticket_key(&keys.owner, session, now)?;
+            let old = std::mem::replace(&mut keys.current, fresh);
+            // A ticket sealed just before now lives `rotation` more: the
+            // old key opens tickets until it is two periods old. Past
+            // that (a long idle spell), it goes at once.
+            if let Some(p) = keys.previous.take() {
+                let _ = keys.owner.destroy_object(p.handle);
+            }
+            if age(&old) < 2 * self.rotation {
+                keys.previous = Some(old);
+            } else {
+                let _ = keys.owner.destroy_object(old.handle);
+            }
+            tracing::info!(token = %self.token.label, "ticket key rotated");
+        }
+        Ok(keys)
+    }
+}
+
+impl Drop for TicketKeys {
+    fn drop(&mut self) {
+        let keys = self.keys.get_mut().unwrap_or_else(PoisonError::into_inner).take();
+        if let (Some(keys), Some(generation)) = (keys, self.token.module.try_enter()) {
+            if keys.generation == *generation {
+                // Destroys every object it made.
+                let _ = keys.owner.close();
+            }
+        }
+    }
+}
+
+/// The transfer key pair; returns the private handle and the public point
+/// (SEC1 uncompressed).
+fn transfer_key_pair(owner: &Session) -> Result<(ObjectHandle, Vec<u8>), Pkcs11Error> {
+    let public_template = [
+        Attribute::Token(false),
+        Attribute::EcParams(OID_P256.to_vec()),
+        Attribute::Verify(false),
+        Attribute::Label(b"tlsbox ticket-key transfer".to_vec()),
+    ];
+    let private_template = [
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Derive(true),
+        Attribute::Sign(false),
+        Attribute::Label(b"tlsbox ticket-key transfer".to_vec()),
+    ];
+    let (public, private) = owner.generate_key_pair(&Mechanism::EccKeyPairGen, &public_template, &private_template)?;
+    let point = owner
+        .get_attributes(public, &[AttributeType::EcPoint])?
+        .into_iter()
+        .find_map(|a| match a {
+            Attribute::EcPoint(p) => unwrap_point(&p, 65).map(<[u8]>::to_vec),
+            _ => None,
+        })
+        .ok_or_else(|| Pkcs11Error::UnsupportedKey("the token's P-256 public point is malformed".into()))?;
+    let _ = owner.destroy_object(public);
+    Ok((private, point))
+}
+
+/// A new ticket key, named with 16 random bytes from the token.
+fn ticket_key(owner: &Session, session: &Session, now: Instant) -> Result<TicketKey, Pkcs11Error> {
+    let name: [u8; KEY_NAME_LEN] = session
+        .generate_random_vec(KEY_NAME_LEN as u32)?
+        .try_into()
+        .map_err(|_| Pkcs11Error::UnsupportedKey("the token's random generator gave the wrong length".into()))?;
+    let template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen((TICKET_KEY_LEN as u64).into()),
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        // Extractable only so that C_WrapKey can wrap it; sensitive keeps
+        // it from ever being read in the clear.
+        Attribute::Extractable(true),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+        Attribute::Sign(false),
+        Attribute::Verify(false),
+        Attribute::Wrap(false),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
+        Attribute::Id(name.to_vec()),
+        Attribute::Label(b"tlsbox ticket key".to_vec()),
+    ];
+    let handle = owner.generate_key(&Mechanism::AesKeyGen, &template)?;
+    Ok(TicketKey {
+        name,
+        handle,
+        made: now,
+    })
+}
+
+/// The per-box work: derive `Z` and `W`, wrap each key, destroy `Z` and `W`.
+fn wrap(session: &Session, transfer: &Transfer, box_public_key: &[u8]) -> Result<WrappedTicketKeys, Pkcs11Error> {
+    let secret = |extra: Attribute| {
+        vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::ValueLen(32u64.into()),
+            Attribute::Token(false),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            extra,
+        ]
+    };
+    let ecdh = Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), box_public_key));
+    let z = session.derive_key(&ecdh, transfer.transfer_private, &secret(Attribute::Derive(true)))?;
+    let result = (|| {
+        let kdf = Mechanism::AesCbcEncryptData(AesCbcDeriveParams::new([0; 16], &WRAP_KDF_LABEL));
+        let w = session.derive_key(&kdf, z, &secret(Attribute::Wrap(true)))?;
+        let wrapped: Result<Vec<_>, Pkcs11Error> = transfer
+            .keys
+            .iter()
+            .map(|(key, issue)| {
+                Ok(WrappedTicketKey {
+                    name: key.name.to_vec(),
+                    wrapped_key: session.wrap_key(&Mechanism::AesKeyWrap, w, key.handle)?,
+                    issue: *issue,
+                })
+            })
+            .collect();
+        let _ = session.destroy_object(w);
+        wrapped
+    })();
+    let _ = session.destroy_object(z);
+    Ok(WrappedTicketKeys {
+        token_public_key: transfer.transfer_public.clone(),
+        keys: result?,
+    })
+}
