@@ -253,3 +253,60 @@ pub fn transfer(from: &mut dyn Endpoint, to: &mut dyn Endpoint, data: &[u8]) -> 
 pub fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
+
+/// A plain rustls connection (on whatever provider its config names), as
+/// a test endpoint: an independent peer for the box.
+pub struct Native(pub rustls::Connection);
+
+impl Endpoint for Native {
+    fn feed(&mut self, data: &[u8]) -> Result<usize, Error> {
+        let n = self.0.read_tls(&mut &data[..]).unwrap();
+        self.0
+            .process_new_packets()
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        Ok(n)
+    }
+    fn take(&mut self) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        while self.0.wants_write() {
+            self.0.write_tls(&mut out).unwrap();
+        }
+        Ok(out)
+    }
+    fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
+        Ok(std::io::Write::write(&mut self.0.writer(), data).unwrap())
+    }
+    fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+        let mut buf = vec![0u8; max];
+        match std::io::Read::read(&mut self.0.reader(), &mut buf) {
+            Ok(n) => buf.truncate(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => buf.clear(),
+            Err(e) => return Err(Error::Io(e)),
+        }
+        Ok(buf)
+    }
+    fn close(&mut self) -> Result<(), Error> {
+        self.0.send_close_notify();
+        Ok(())
+    }
+    fn status(&mut self) -> Result<Status, Error> {
+        Ok(Status {
+            phase: if self.0.is_handshaking() {
+                tlsbox_host::Phase::Handshaking
+            } else {
+                tlsbox_host::Phase::Established
+            },
+            wants_read: self.0.wants_read(),
+            wants_write: self.0.wants_write(),
+            plaintext_ready: 0,
+            peer_closed: false,
+        })
+    }
+    fn info(&mut self) -> Result<SessionInfo, Error> {
+        Ok(SessionInfo {
+            version: self.0.protocol_version(),
+            group: self.0.negotiated_key_exchange_group().map(|g| g.name()),
+            ..Default::default()
+        })
+    }
+}

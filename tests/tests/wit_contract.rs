@@ -99,6 +99,43 @@ fn the_only_import_is_the_keystore() {
     assert_eq!(imports, ["import keystore;"]);
 }
 
+/// The readable test ticket keys (`tlsbox-host`'s
+/// `insecure-readable-ticket-keys-for-tests`) are turned on only by this
+/// crate's dev-dependencies, never by default, and no CLI code calls them.
+#[test]
+fn readable_ticket_keys_are_enabled_only_for_tests() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    const FEATURE: &str = "insecure-readable-ticket-keys-for-tests";
+    for manifest in [
+        "Cargo.toml",
+        "guest/component/Cargo.toml",
+        "guest/core/Cargo.toml",
+        "tests/support/Cargo.toml",
+        "examples/echo/Cargo.toml",
+        "fuzz/Cargo.toml",
+    ] {
+        assert!(!read(manifest).contains(FEATURE), "{manifest} enables {FEATURE}");
+    }
+    let host = read("host/Cargo.toml");
+    assert!(
+        host.lines()
+            .filter(|l| l.trim_start().starts_with("default"))
+            .all(|l| !l.contains(FEATURE)),
+        "on by default in the host"
+    );
+    let tests = read("tests/Cargo.toml");
+    let (normal, dev) = tests.split_once("[dev-dependencies]").unwrap();
+    assert!(!normal.contains(FEATURE) && dev.contains(FEATURE));
+    for dir in ["host/src/cli", "host/src/proxy"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let code = std::fs::read_to_string(&path).unwrap();
+            assert!(!code.contains("for_tests"), "{} calls a test-only API", path.display());
+        }
+    }
+}
+
 /// The native-only test key log (`tlsbox-core`'s `insecure-key-log-for-tests`)
 /// must never reach the component or the shipped host: only the host's
 /// dev-dependencies may name it.

@@ -90,6 +90,14 @@ function guarded(keystore) {
         : !Array.isArray(info.schemes) || !info.schemes.every((s) => SCHEMES.has(s)) ? 'an unknown scheme'
           : undefined),
     sign: guard(keystore.sign, (signature) => (signature instanceof Uint8Array ? undefined : 'no signature bytes')),
+    // Session-ticket keys come wrapped from a token (see the README); a
+    // keystore without them means no tickets, never a key in JS.
+    ticketKeys: keystore.ticketKeys
+      ? guard(keystore.ticketKeys, (keys) => (keys?.tokenPublicKey instanceof Uint8Array && Array.isArray(keys.keys)
+        ? undefined : 'no wrapped ticket keys'))
+      : () => {
+        throw { tag: 'failed', val: 'this keystore holds no ticket keys' };
+      },
   };
 }
 
@@ -127,6 +135,8 @@ export function pemCertificates(pem) {
 }
 
 const noPolicy = () => ({ commonNames: [], organizationalUnits: [], dnsNames: [], uris: [], spkiSha256: [] });
+// No KeyUpdate beyond the cipher's own limit; no exporter.
+const keyPolicy = () => ({ keyUpdateAfterBytes: 0n, allowExporter: false });
 const alpn = (list = []) => list.map((p) => new Uint8Array(Buffer.from(p)));
 
 function serverOptions(options) {
@@ -140,6 +150,8 @@ function serverOptions(options) {
     groups: [],
     clientAuth: options.requestCert ? { tag: 'required', val: ca } : { tag: 'none' },
     peerPolicy: noPolicy(),
+    resumption: undefined,
+    keyPolicy: keyPolicy(),
   };
 }
 
@@ -153,6 +165,7 @@ function clientOptions(options) {
     cipherSuites: [],
     groups: [],
     peerPolicy: noPolicy(),
+    keyPolicy: keyPolicy(),
   };
 }
 

@@ -236,7 +236,11 @@ test('a keystore exception that unwinds through the box fails that connection, w
   const { instantiate } = await import('../gen/box.js');
   const { WASIShim } = await import('@bytecodealliance/preview2-shim/instantiation');
   const inner = tlsbox.softwareKeystore({ identity: pki('ecdsa-p256.key') });
-  const throwing = { describeKey: (name) => inner.describeKey(name), sign: () => { throw new Error('boom'); } };
+  const throwing = {
+    describeKey: (name) => inner.describeKey(name),
+    sign: () => { throw new Error('boom'); },
+    ticketKeys: () => { throw { tag: 'failed', val: 'no ticket keys' }; },
+  };
   const compile = (p) => new WebAssembly.Module(readFileSync(new URL(`../gen/${p}`, import.meta.url)));
   const raw = instantiate(compile, {
     ...new WASIShim({ sandbox: { env: {}, args: [], preopens: {} } }).getImportObject(),
@@ -248,6 +252,7 @@ test('a keystore exception that unwinds through the box fails that connection, w
     identity: { certificateChain: tlsbox.pemCertificates(pki('ecdsa-p256.pem')), key: 'identity', schemes: [] },
     sniIdentities: [], alpnProtocols: [], versions: [], cipherSuites: [], groups: [],
     clientAuth: { tag: 'none' }, peerPolicy: policy,
+    keyPolicy: { keyUpdateAfterBytes: 0n, allowExporter: false },
   });
   const server = raw.Connection.newServer(config);
 
@@ -255,6 +260,7 @@ test('a keystore exception that unwinds through the box fails that connection, w
   const clientConfig = client.ClientConfig.create({
     serverName: 'localhost', trustAnchors: tlsbox.pemCertificates(pki('ca.pem')), alpnProtocols: [],
     versions: [], cipherSuites: [], groups: [], peerPolicy: policy,
+    keyPolicy: { keyUpdateAfterBytes: 0n, allowExporter: false },
   });
   const hello = client.Connection.newClient(clientConfig).takeCiphertext(65536);
   assert.throws(() => server.feedCiphertext(hello), /boom/);

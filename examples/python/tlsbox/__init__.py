@@ -210,7 +210,12 @@ def _keystore_imports(keystore: Keystore):
     def sign(_store, name, scheme, message):
         return guarded(lambda: bytes(keystore.sign(name, scheme, bytes(message))))
 
-    return describe_key, sign
+    def ticket_keys(_store, _box_public_key):
+        # Session-ticket keys come wrapped from a token (see the README);
+        # these keystores hold none, so the box issues no tickets.
+        return Variant("failed", "this keystore holds no ticket keys")
+
+    return describe_key, sign, ticket_keys
 
 
 def _pem_chain(pem: bytes | str) -> list[bytes]:
@@ -220,6 +225,11 @@ def _pem_chain(pem: bytes | str) -> list[bytes]:
 
 def _no_policy() -> Record:
     return _record(common_names=[], organizational_units=[], dns_names=[], uris=[], spki_sha256=[])
+
+
+def _key_policy() -> Record:
+    """No KeyUpdate beyond the cipher's own limit; no exporter."""
+    return _record(key_update_after_bytes=0, allow_exporter=False)
 
 
 class Context:
@@ -252,11 +262,12 @@ class Context:
             keystore = SoftwareKeystore({"identity": key} if key else {})
         self._linker = Linker(_ENGINE)
         self._linker.add_wasip2()
-        describe_key, sign = _keystore_imports(keystore)
+        describe_key, sign, ticket_keys = _keystore_imports(keystore)
         with self._linker.root() as root:
             with root.add_instance(KEYSTORE) as ks:
                 ks.add_func("describe-key", describe_key)
                 ks.add_func("sign", sign)
+                ks.add_func("ticket-keys", ticket_keys)
         if self._chain:
             # Check the server configuration now, in a box of its own.
             _Box(self).server_config(self._server_options()).drop()
@@ -276,6 +287,8 @@ class Context:
             groups=[],
             client_auth=Variant("required", self._anchors) if self._require_client_cert else Variant("none"),
             peer_policy=_no_policy(),
+            resumption=None,
+            key_policy=_key_policy(),
         )
 
     def _client_options(self, server_hostname: str) -> Record:
@@ -288,6 +301,7 @@ class Context:
             cipher_suites=[],
             groups=[],
             peer_policy=_no_policy(),
+            key_policy=_key_policy(),
         )
 
     def wrap_bio(

@@ -753,32 +753,40 @@ impl Connection {
         if self.we_closed {
             return Err(Error::InvalidState("write after close".into()));
         }
+        // Under a KeyUpdate policy, take no more than the current key may
+        // still send: the update then comes exactly at the count.
+        let data = match self.key_update_room() {
+            Some(room) => data.get(..data.len().min(room)).unwrap_or(data),
+            None => data,
+        };
         let written = self
             .tls
             .writer()
             .write(data)
             .map_err(|e| Error::InvalidState(e.to_string()))?;
-        self.count_toward_key_update(written)?;
+        if self.key_update_room().is_some() {
+            self.sent_under_key = self.sent_under_key.saturating_add(written as u64);
+            if self.sent_under_key >= self.key_policy.key_update_after_bytes {
+                self.sent_under_key = 0;
+                // A TLS 1.3 KeyUpdate that asks the peer to update too.
+                self.tls.refresh_traffic_keys().map_err(|e| {
+                    let err = Error::from_rustls(&e);
+                    self.fail(err)
+                })?;
+            }
+        }
         Ok(written)
     }
 
-    /// Refresh the traffic keys (TLS 1.3 KeyUpdate, asking the peer to
-    /// update too) once the policy's byte count was sent under one key.
-    fn count_toward_key_update(&mut self, written: usize) -> Result<(), Error> {
+    /// How many more plaintext bytes the current traffic key may send, when
+    /// the key policy counts them (TLS 1.3, established).
+    fn key_update_room(&self) -> Option<usize> {
         let limit = self.key_policy.key_update_after_bytes;
-        self.sent_under_key = self.sent_under_key.saturating_add(written as u64);
-        if limit == 0
-            || self.sent_under_key < limit
-            || self.tls.is_handshaking()
-            || self.tls.protocol_version() != Some(ProtocolVersion::TLSv1_3)
-        {
-            return Ok(());
+        if limit == 0 || self.tls.is_handshaking() || self.tls.protocol_version() != Some(ProtocolVersion::TLSv1_3) {
+            return None;
         }
-        self.sent_under_key = 0;
-        self.tls.refresh_traffic_keys().map_err(|e| {
-            let err = Error::from_rustls(&e);
-            self.fail(err)
-        })
+        let room = limit.saturating_sub(self.sent_under_key).max(1);
+        Some(usize::try_from(room).unwrap_or(usize::MAX))
     }
 
     /// Derive `length` bytes of keying material from the session (RFC 8446

@@ -65,11 +65,13 @@ fn page(info: &SessionInfo) -> String {
          cipher suite: {}\n\
          key exchange group: {}\n\
          alpn: {}\n\
-         server name: {}\n",
+         server name: {}\n\
+         resumed: {}\n",
         names::version(info),
         names::suite(info),
         names::group(info),
         names::alpn(info),
         info.server_name.as_deref().unwrap_or("-"),
+        info.resumed,
     )
 }

@@ -540,6 +540,16 @@ impl Pkcs11Keystore {
         rotation: Duration,
         clock: Clock,
     ) -> Result<(), TicketsUnavailable> {
+        self.start_tickets(key, rotation, clock, false)
+    }
+
+    fn start_tickets(
+        &mut self,
+        key: &str,
+        rotation: Duration,
+        clock: Clock,
+        readable: bool,
+    ) -> Result<(), TicketsUnavailable> {
         let token = self
             .keys
             .get(key)
@@ -567,7 +577,14 @@ impl Pkcs11Keystore {
         if !missing.is_empty() {
             return Err(unavailable(format!("the token lacks {}", missing.join(", "))));
         }
-        let keys = TicketKeys::new(token.clone(), rotation, clock);
+        #[allow(unused_mut, reason = "set only with the test feature")]
+        let mut keys = TicketKeys::new(token.clone(), rotation, clock);
+        #[cfg(feature = "insecure-readable-ticket-keys-for-tests")]
+        {
+            keys.readable = readable;
+        }
+        #[cfg(not(feature = "insecure-readable-ticket-keys-for-tests"))]
+        let _ = readable;
         // A trial transfer to a throwaway public key: the token makes its
         // keys and shows it can derive and wrap. Nothing is unwrapped here.
         let throwaway = p256::SecretKey::random(&mut rand_core::OsRng);
@@ -576,6 +593,25 @@ impl Pkcs11Keystore {
             .map_err(|e| unavailable(format!("trial transfer failed: {e}")))?;
         self.tickets = Some(keys);
         Ok(())
+    }
+
+    /// TEST ONLY: [`Self::enable_tickets_with_clock`] with ticket keys a
+    /// test can read back ([`Self::ticket_key_values_for_tests`]), to check
+    /// that they appear nowhere they must not. Use a token of its own.
+    #[cfg(feature = "insecure-readable-ticket-keys-for-tests")]
+    pub fn enable_readable_tickets_for_tests(
+        &mut self,
+        key: &str,
+        rotation: Duration,
+        clock: Clock,
+    ) -> Result<(), TicketsUnavailable> {
+        self.start_tickets(key, rotation, clock, true)
+    }
+
+    /// TEST ONLY: the ticket keys' values (current first).
+    #[cfg(feature = "insecure-readable-ticket-keys-for-tests")]
+    pub fn ticket_key_values_for_tests(&self) -> Result<Vec<Vec<u8>>, Pkcs11Error> {
+        self.tickets.as_ref().map_or(Ok(Vec::new()), |t| t.values_for_tests())
     }
 
     /// The DER certificate stored on the token beside the key `name`, if any.

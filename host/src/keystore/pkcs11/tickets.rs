@@ -69,6 +69,10 @@ pub(crate) struct TicketKeys {
     rotation: Duration,
     clock: Clock,
     keys: Mutex<Option<Keys>>,
+    /// TEST ONLY: make ticket keys that can be read back, so that a test
+    /// can look for them where they must not be.
+    #[cfg(feature = "insecure-readable-ticket-keys-for-tests")]
+    pub(crate) readable: bool,
 }
 
 /// A snapshot of what a transfer needs, taken under the lock.
@@ -85,7 +89,36 @@ impl TicketKeys {
             rotation,
             clock,
             keys: Mutex::new(None),
+            #[cfg(feature = "insecure-readable-ticket-keys-for-tests")]
+            readable: false,
         }
+    }
+
+    /// TEST ONLY: the values of the ticket keys now in the token.
+    #[cfg(feature = "insecure-readable-ticket-keys-for-tests")]
+    pub(crate) fn values_for_tests(&self) -> Result<Vec<Vec<u8>>, Pkcs11Error> {
+        let guard = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(keys) = guard.as_ref() else {
+            return Ok(Vec::new());
+        };
+        std::iter::once(keys.current)
+            .chain(keys.previous)
+            .map(|k| {
+                keys.owner
+                    .get_attributes(k.handle, &[AttributeType::Value])?
+                    .into_iter()
+                    .find_map(|a| if let Attribute::Value(v) = a { Some(v) } else { None })
+                    .ok_or_else(|| Pkcs11Error::UnsupportedKey("no CKA_VALUE".into()))
+            })
+            .collect()
+    }
+
+    fn sensitive(&self) -> bool {
+        #[cfg(feature = "insecure-readable-ticket-keys-for-tests")]
+        if self.readable {
+            return false;
+        }
+        true
     }
 
     /// Wrap the ticket keys for the box whose public key is `box_public_key`.
@@ -148,7 +181,8 @@ impl TicketKeys {
             .module
             .ctx()
             .open_ro_session_no_drop(self.token.slot(generation)?)?;
-        let made = transfer_key_pair(&owner).and_then(|transfer| Ok((transfer, ticket_key(&owner, session, now)?)));
+        let made = transfer_key_pair(&owner)
+            .and_then(|transfer| Ok((transfer, ticket_key(&owner, session, now, self.sensitive())?)));
         match made {
             Ok(((transfer_private, transfer_public), current)) => Ok(Keys {
                 generation,
@@ -176,7 +210,7 @@ impl TicketKeys {
             }
         }
         if age(&keys.current) >= self.rotation {
-            let fresh = ticket_key(&keys.owner, session, now)?;
+            let fresh = ticket_key(&keys.owner, session, now, self.sensitive())?;
             let old = std::mem::replace(&mut keys.current, fresh);
             // A ticket sealed just before now lives `rotation` more: the
             // old key opens tickets until it is two periods old. Past
@@ -239,7 +273,7 @@ fn transfer_key_pair(owner: &Session) -> Result<(ObjectHandle, Vec<u8>), Pkcs11E
 }
 
 /// A new ticket key, named with 16 random bytes from the token.
-fn ticket_key(owner: &Session, session: &Session, now: Instant) -> Result<TicketKey, Pkcs11Error> {
+fn ticket_key(owner: &Session, session: &Session, now: Instant, sensitive: bool) -> Result<TicketKey, Pkcs11Error> {
     let name: [u8; KEY_NAME_LEN] = session
         .generate_random_vec(KEY_NAME_LEN as u32)?
         .try_into()
@@ -250,7 +284,7 @@ fn ticket_key(owner: &Session, session: &Session, now: Instant) -> Result<Ticket
         Attribute::ValueLen((TICKET_KEY_LEN as u64).into()),
         Attribute::Token(false),
         Attribute::Private(true),
-        Attribute::Sensitive(true),
+        Attribute::Sensitive(sensitive),
         // Extractable only so that C_WrapKey can wrap it; sensitive keeps
         // it from ever being read in the clear.
         Attribute::Extractable(true),
