@@ -208,6 +208,12 @@ pub(crate) fn server_options(o: &tlsbox_core::ServerOptions) -> tls::ServerOptio
         resumption: o.resumption.as_ref().map(|r| tls::Resumption {
             tickets_per_handshake: r.tickets_per_handshake,
             ticket_lifetime: r.ticket_lifetime,
+            // A group the WIT cannot name fails the box's check as x25519
+            // would not: make it one the box refuses clearly.
+            transfer_group: groups(&[r.transfer_group])
+                .first()
+                .copied()
+                .unwrap_or(NamedGroup::Secp384r1),
         }),
         key_policy: key_policy(&o.key_policy),
     }

@@ -17,7 +17,7 @@ use rustls::crypto::aws_lc_rs;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tlsbox_core::keystore::{KeyInfo, Keystore, KeystoreError, WrappedTicketKeys};
-use tlsbox_core::rustls::SignatureScheme;
+use tlsbox_core::rustls::{NamedGroup, SignatureScheme};
 use tlsbox_core::Resumption;
 use tlsbox_host::keystore::pkcs11::tooling::{KeyAlgorithm, TokenAdmin};
 use tlsbox_host::keystore::pkcs11::{Clock, KeySource, Pkcs11Keystore, Pkcs11Uri};
@@ -87,7 +87,18 @@ fn token_uri(token: &str, label: &str) -> Pkcs11Uri {
         .unwrap()
 }
 
-fn deployment(token: &str, label: &str, readable: bool) -> Deployment {
+/// How a deployment's ticket keys are made.
+#[derive(Clone, Copy, PartialEq)]
+enum Tickets {
+    /// As in production (X25519 transfer on SoftHSM2).
+    Sealed,
+    /// Readable back by the test, with the transfer the token prefers.
+    Readable,
+    /// Readable, over P-256 (the path of tokens without X25519).
+    ReadableP256,
+}
+
+fn deployment(token: &str, label: &str, tickets: Tickets) -> Deployment {
     let hsm = softhsm::get();
     let pin = AuthPin::from(softhsm::PIN.to_string());
     let admin = TokenAdmin::open(&hsm.module, &token_uri(token, ""), &pin).unwrap();
@@ -106,15 +117,12 @@ fn deployment(token: &str, label: &str, readable: bool) -> Deployment {
     };
     store.add_key("identity", &source).unwrap();
     let clock = TestClock::default();
-    if readable {
-        store
-            .enable_readable_tickets_for_tests("identity", ROTATION, clock.clock())
-            .unwrap();
-    } else {
-        store
-            .enable_tickets_with_clock("identity", ROTATION, clock.clock())
-            .unwrap();
+    match tickets {
+        Tickets::Sealed => store.enable_tickets_with_clock("identity", ROTATION, clock.clock()),
+        Tickets::Readable => store.enable_readable_tickets_for_tests("identity", ROTATION, clock.clock()),
+        Tickets::ReadableP256 => store.enable_p256_tickets_for_tests("identity", ROTATION, clock.clock()),
     }
+    .unwrap();
     Deployment {
         keys: Arc::new(Watched {
             inner: Arc::new(store),
@@ -137,6 +145,7 @@ impl Deployment {
             resumption: Some(Resumption {
                 tickets_per_handshake: 2,
                 ticket_lifetime: ROTATION.as_secs() as u32,
+                transfer_group: self.keys.inner.ticket_transfer_group().unwrap(),
             }),
             ..Default::default()
         }
@@ -171,7 +180,7 @@ fn outcome(out: &str) -> &'static str {
 }
 
 #[test]
-fn the_token_offers_what_ticket_keys_need() {
+fn the_token_offers_what_ticket_keys_need_and_x25519_is_chosen() {
     // If SoftHSM2 ever lost one of these, every test below would test the
     // fallback instead: check the mechanism list first.
     let hsm = softhsm::get();
@@ -181,17 +190,20 @@ fn the_token_offers_what_ticket_keys_need() {
     for m in [
         MechanismType::AES_KEY_GEN,
         MechanismType::ECC_KEY_PAIR_GEN,
+        MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
         MechanismType::ECDH1_DERIVE,
         MechanismType::AES_CBC_ENCRYPT_DATA,
         MechanismType::AES_KEY_WRAP,
     ] {
         assert!(mechanisms.contains(&m), "SoftHSM2 lacks {m}");
     }
+    let d = deployment(softhsm::TOKEN, "choice", Tickets::Sealed);
+    assert_eq!(d.keys.inner.ticket_transfer_group(), Some(NamedGroup::X25519));
 }
 
 #[test]
 fn openssl_resumes_without_a_token_signature_and_rotation_keeps_one_period_of_overlap() {
-    let a = deployment(softhsm::TOKEN, "resume", false);
+    let a = deployment(softhsm::TOKEN, "resume", Tickets::Sealed);
     let server = a.serve();
     let dir = tempfile::tempdir().unwrap();
     let (first, second) = (dir.path().join("first.sess"), dir.path().join("second.sess"));
@@ -232,7 +244,7 @@ fn openssl_resumes_without_a_token_signature_and_rotation_keeps_one_period_of_ov
 #[test]
 fn gnutls_cli_resumes() {
     require("gnutls-cli");
-    let a = deployment(softhsm::TOKEN, "gnutls", false);
+    let a = deployment(softhsm::TOKEN, "gnutls", Tickets::Sealed);
     let server = a.serve();
     let out = Command::new("gnutls-cli")
         .args(["-r", "--x509cafile"])
@@ -253,8 +265,8 @@ fn gnutls_cli_resumes() {
 
 #[test]
 fn a_ticket_from_another_deployment_gets_a_full_handshake() {
-    let a = deployment(softhsm::TOKEN, "home", false);
-    let b = deployment(softhsm::SECOND_TOKEN, "elsewhere", false);
+    let a = deployment(softhsm::TOKEN, "home", Tickets::Sealed);
+    let b = deployment(softhsm::SECOND_TOKEN, "elsewhere", Tickets::Sealed);
     let (server_a, server_b) = (a.serve(), b.serve());
     let dir = tempfile::tempdir().unwrap();
     let session = dir.path().join("a.sess");
@@ -306,8 +318,16 @@ impl<E: Endpoint> Endpoint for Recorded<E> {
 
 #[test]
 fn the_bytes_crossing_the_boundary_never_contain_a_ticket_key() {
-    // A token of its own, whose ticket keys a test may read back.
-    let c = deployment(softhsm::SECOND_TOKEN, "readable", true);
+    // A token of its own, whose ticket keys a test may read back; the
+    // transfer over X25519 (SoftHSM2's choice) and over P-256.
+    boundary_check(deployment(softhsm::SECOND_TOKEN, "readable", Tickets::Readable), 32);
+    boundary_check(
+        deployment(softhsm::SECOND_TOKEN, "readable-p256", Tickets::ReadableP256),
+        65,
+    );
+}
+
+fn boundary_check(c: Deployment, public_key_len: usize) {
     let anchor = CertificateDer::from_pem_file(&c.cert).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(anchor).unwrap();
@@ -352,7 +372,7 @@ fn the_bytes_crossing_the_boundary_never_contain_a_ticket_key() {
     let transfers = c.keys.transfers.lock().unwrap().concat();
     // Three transfers: two public keys each, and a name and 40 wrapped
     // bytes per key (two keys in the last).
-    assert_eq!(transfers.len(), 3 * (65 + 65) + 4 * (16 + 40));
+    assert_eq!(transfers.len(), 3 * 2 * public_key_len + 4 * (16 + 40));
     for key in &keys {
         assert_eq!(key.len(), 32);
         for window in key.windows(16) {

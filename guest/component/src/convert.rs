@@ -173,6 +173,7 @@ pub(crate) fn server_options(o: wit::ServerOptions) -> Result<tlsbox_core::Serve
         resumption: o.resumption.map(|r| tlsbox_core::Resumption {
             tickets_per_handshake: r.tickets_per_handshake,
             ticket_lifetime: r.ticket_lifetime,
+            transfer_group: group_from_wit(r.transfer_group),
         }),
         key_policy: key_policy_from_wit(o.key_policy),
     })

@@ -385,7 +385,17 @@ impl ServerConfig {
                     resumption.tickets_per_handshake
                 )));
             }
-            config.ticketer = Arc::new(Ticketer::new(keystore.clone(), resumption.ticket_lifetime));
+            if !crate::tickets::transfer_group_supported(resumption.transfer_group) {
+                return Err(Error::InvalidConfig(format!(
+                    "ticket-key transfer over {:?}: only X25519 and secp256r1",
+                    resumption.transfer_group
+                )));
+            }
+            config.ticketer = Arc::new(Ticketer::new(
+                keystore.clone(),
+                resumption.transfer_group,
+                resumption.ticket_lifetime,
+            ));
             config.send_tls13_tickets = usize::from(resumption.tickets_per_handshake);
         }
         let policy = match options.client_auth {

@@ -40,6 +40,10 @@ pub struct Resumption {
     /// The keystore must keep each ticket key at least this long past its
     /// last use for sealing.
     pub ticket_lifetime: u32,
+    /// The key agreement that carries the ticket keys into each box:
+    /// X25519, or secp256r1 for a token without X25519 (the keystore says
+    /// which its token does).
+    pub transfer_group: NamedGroup,
 }
 
 /// Longest ticket lifetime RFC 8446 §4.6.1 allows: 7 days.

@@ -5,8 +5,9 @@
 //! and a ticket key is a session secret (DESIGN.md invariant 1). The
 //! transfer, made once per box and only when a ticket is to be sealed or
 //! opened:
-//! 1. the box makes an ephemeral P-256 key pair and passes its public half
-//!    to the keystore ([`Keystore::ticket_keys`]);
+//! 1. the box makes an ephemeral key pair — X25519, or P-256 where the
+//!    token has no X25519 — and passes its public half to the keystore
+//!    ([`Keystore::ticket_keys`]);
 //! 2. the token derives `Z = ECDH(transfer key, box public key)`
 //!    (CKM_ECDH1_DERIVE), then `W = AES-256-CBC_Z(IV = 0,`
 //!    [`WRAP_KDF_LABEL`]`)` (CKM_AES_CBC_ENCRYPT_DATA) — a KDF whose label
@@ -28,9 +29,9 @@ use std::sync::{Mutex, PoisonError};
 use aes::cipher::{BlockEncrypt, KeyInit};
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::ChaCha20Poly1305;
-use p256::ecdh::EphemeralSecret;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rand_core::{OsRng, RngCore};
+use rustls::NamedGroup;
 use zeroize::Zeroizing;
 
 use crate::keystore::{Keystore, WrappedTicketKeys};
@@ -90,8 +91,15 @@ enum State {
 /// rustls' `ProducesTickets`, with keys fetched from the keystore on first use.
 pub(crate) struct Ticketer {
     keystore: Arc<dyn Keystore>,
+    /// The key agreement of the transfer: X25519 or secp256r1.
+    group: NamedGroup,
     lifetime: u32,
     state: Mutex<State>,
+}
+
+/// Whether the box can run the transfer over `group`.
+pub fn transfer_group_supported(group: NamedGroup) -> bool {
+    matches!(group, NamedGroup::X25519 | NamedGroup::secp256r1)
 }
 
 impl core::fmt::Debug for Ticketer {
@@ -103,9 +111,10 @@ impl core::fmt::Debug for Ticketer {
 }
 
 impl Ticketer {
-    pub(crate) fn new(keystore: Arc<dyn Keystore>, lifetime: u32) -> Self {
+    pub(crate) fn new(keystore: Arc<dyn Keystore>, group: NamedGroup, lifetime: u32) -> Self {
         Self {
             keystore,
+            group,
             lifetime,
             state: Mutex::new(State::NotYet),
         }
@@ -115,7 +124,7 @@ impl Ticketer {
     fn with_keys<T>(&self, f: impl FnOnce(&[SealingKey]) -> Option<T>) -> Option<T> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if matches!(*state, State::NotYet) {
-            *state = match fetch(&*self.keystore) {
+            *state = match fetch(&*self.keystore, self.group) {
                 Ok(keys) => State::Ready(keys),
                 Err(_) => State::Unavailable,
             };
@@ -130,24 +139,51 @@ impl Ticketer {
 /// Ask the keystore for the ticket keys and unwrap them. A keystore that
 /// refuses has said why in its own log; an answer that does not unwrap is
 /// a host bug or an attack, and either way this box goes without tickets.
-fn fetch(keystore: &dyn Keystore) -> Result<Vec<SealingKey>, &'static str> {
-    let secret = EphemeralSecret::random(&mut OsRng);
-    let public = secret.public_key().to_encoded_point(false);
-    let answer = keystore
-        .ticket_keys(public.as_bytes())
-        .map_err(|_| "the keystore gave no ticket keys")?;
-    unwrap_keys(&secret, &answer)
+fn fetch(keystore: &dyn Keystore, group: NamedGroup) -> Result<Vec<SealingKey>, Malformed> {
+    let no_keys = |_| "the keystore gave no ticket keys";
+    let (answer, z) = match group {
+        // X25519 by default: a fraction of P-256's cost in wasm.
+        NamedGroup::X25519 => {
+            let secret = x25519_dalek::EphemeralSecret::random_from_rng(OsRng);
+            let public = x25519_dalek::PublicKey::from(&secret);
+            let answer = keystore.ticket_keys(public.as_bytes()).map_err(no_keys)?;
+            let z = x25519_shared(secret, &answer.token_public_key)?;
+            (answer, z)
+        }
+        NamedGroup::secp256r1 => {
+            let secret = p256::ecdh::EphemeralSecret::random(&mut OsRng);
+            let public = secret.public_key().to_encoded_point(false);
+            let answer = keystore.ticket_keys(public.as_bytes()).map_err(no_keys)?;
+            let z = p256_shared(&secret, &answer.token_public_key)?;
+            (answer, z)
+        }
+        _ => return Err("no such transfer group"),
+    };
+    unwrap_keys(&z, &answer)
 }
 
 /// Why an answer does not unwrap (never sent anywhere; for tests).
 type Malformed = &'static str;
 
-fn unwrap_keys(secret: &EphemeralSecret, answer: &WrappedTicketKeys) -> Result<Vec<SealingKey>, Malformed> {
-    let token = p256::PublicKey::from_sec1_bytes(&answer.token_public_key)
-        .map_err(|_| "the token's transfer key is not a P-256 point")?;
+fn x25519_shared(secret: x25519_dalek::EphemeralSecret, token: &[u8]) -> Result<Zeroizing<[u8; 32]>, Malformed> {
+    let token: [u8; 32] = token
+        .try_into()
+        .map_err(|_| "the token's transfer key is not an X25519 key")?;
+    let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(token));
+    if !shared.was_contributory() {
+        return Err("the token's transfer key is of small order");
+    }
+    Ok(Zeroizing::new(*shared.as_bytes()))
+}
+
+fn p256_shared(secret: &p256::ecdh::EphemeralSecret, token: &[u8]) -> Result<Zeroizing<[u8; 32]>, Malformed> {
+    let token = p256::PublicKey::from_sec1_bytes(token).map_err(|_| "the token's transfer key is not a P-256 point")?;
     let shared = secret.diffie_hellman(&token);
-    let z: Zeroizing<[u8; 32]> = Zeroizing::new((*shared.raw_secret_bytes()).into());
-    let w = wrapping_key(&z);
+    Ok(Zeroizing::new((*shared.raw_secret_bytes()).into()))
+}
+
+fn unwrap_keys(z: &[u8; 32], answer: &WrappedTicketKeys) -> Result<Vec<SealingKey>, Malformed> {
+    let w = wrapping_key(z);
     let kek = aes_kw::KekAes256::from(*w);
     let mut keys = Vec::with_capacity(answer.keys.len());
     for wrapped in &answer.keys {
@@ -231,9 +267,11 @@ mod tests {
     /// A ticket key in the fake token: name, key, whether it issues.
     type FakeKey = ([u8; 16], [u8; 32], bool);
 
-    /// A token in miniature: its transfer key, and ticket keys by name.
+    /// A token in miniature: its transfer keys (X25519 and P-256), and
+    /// ticket keys by name.
     struct FakeToken {
-        transfer: p256::SecretKey,
+        x25519: x25519_dalek::StaticSecret,
+        p256: p256::SecretKey,
         keys: Mutex<Vec<FakeKey>>,
         asked: Mutex<usize>,
     }
@@ -241,7 +279,8 @@ mod tests {
     impl FakeToken {
         fn new(keys: Vec<FakeKey>) -> Self {
             Self {
-                transfer: p256::SecretKey::random(&mut OsRng),
+                x25519: x25519_dalek::StaticSecret::random_from_rng(OsRng),
+                p256: p256::SecretKey::random(&mut OsRng),
                 keys: Mutex::new(keys),
                 asked: Mutex::new(0),
             }
@@ -259,13 +298,24 @@ mod tests {
 
         fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
             *self.asked.lock().unwrap() += 1;
-            let peer =
-                p256::PublicKey::from_sec1_bytes(box_public_key).map_err(|_| KeystoreError::Failed("pk".into()))?;
-            let z = p256::ecdh::diffie_hellman(self.transfer.to_nonzero_scalar(), peer.as_affine());
-            let w = wrapping_key(&(*z.raw_secret_bytes()).into());
+            // The group by the key's length, as the host's check does.
+            let (z, token_public_key): ([u8; 32], Vec<u8>) = if let Ok(x) = <[u8; 32]>::try_from(box_public_key) {
+                let z = self.x25519.diffie_hellman(&x25519_dalek::PublicKey::from(x));
+                (
+                    *z.as_bytes(),
+                    x25519_dalek::PublicKey::from(&self.x25519).as_bytes().to_vec(),
+                )
+            } else {
+                let peer =
+                    p256::PublicKey::from_sec1_bytes(box_public_key).map_err(|_| KeystoreError::Failed("pk".into()))?;
+                let z = p256::ecdh::diffie_hellman(self.p256.to_nonzero_scalar(), peer.as_affine());
+                let public = self.p256.public_key().to_encoded_point(false);
+                ((*z.raw_secret_bytes()).into(), public.as_bytes().to_vec())
+            };
+            let w = wrapping_key(&z);
             let kek = aes_kw::KekAes256::from(*w);
             Ok(WrappedTicketKeys {
-                token_public_key: self.transfer.public_key().to_encoded_point(false).as_bytes().to_vec(),
+                token_public_key,
                 keys: self
                     .keys
                     .lock()
@@ -288,8 +338,8 @@ mod tests {
     #[test]
     fn a_ticket_sealed_by_one_box_opens_in_another_that_got_the_same_key() {
         let token = Arc::new(FakeToken::new(vec![([1; 16], [7; 32], true)]));
-        let a = Ticketer::new(token.clone(), 3600);
-        let b = Ticketer::new(token.clone(), 3600);
+        let a = Ticketer::new(token.clone(), NamedGroup::X25519, 3600);
+        let b = Ticketer::new(token.clone(), NamedGroup::X25519, 3600);
         let ticket = a.encrypt(b"session state").unwrap();
         assert_eq!(&ticket[..16], &[1; 16], "the ticket starts with the key's name");
         assert!(!ticket.windows(13).any(|w| w == b"session state"), "sealed");
@@ -302,20 +352,22 @@ mod tests {
     #[test]
     fn after_a_rotation_old_tickets_open_and_new_ones_use_the_new_key() {
         let token = Arc::new(FakeToken::new(vec![([1; 16], [7; 32], true)]));
-        let old = Ticketer::new(token.clone(), 3600).encrypt(b"old").unwrap();
+        let old = Ticketer::new(token.clone(), NamedGroup::X25519, 3600)
+            .encrypt(b"old")
+            .unwrap();
         *token.keys.lock().unwrap() = vec![([2; 16], [8; 32], true), ([1; 16], [7; 32], false)];
-        let rotated = Ticketer::new(token.clone(), 3600);
+        let rotated = Ticketer::new(token.clone(), NamedGroup::X25519, 3600);
         assert_eq!(rotated.decrypt(&old).unwrap(), b"old");
         assert_eq!(&rotated.encrypt(b"new").unwrap()[..16], &[2; 16]);
         // Past the overlap the old key is gone, and so is the old ticket.
         *token.keys.lock().unwrap() = vec![([3; 16], [9; 32], true), ([2; 16], [8; 32], false)];
-        assert_eq!(Ticketer::new(token, 3600).decrypt(&old), None);
+        assert_eq!(Ticketer::new(token, NamedGroup::secp256r1, 3600).decrypt(&old), None);
     }
 
     #[test]
     fn tampered_foreign_or_short_tickets_do_not_open() {
         let token = Arc::new(FakeToken::new(vec![([1; 16], [7; 32], true)]));
-        let ticketer = Ticketer::new(token, 3600);
+        let ticketer = Ticketer::new(token, NamedGroup::secp256r1, 3600);
         let ticket = ticketer.encrypt(b"state").unwrap();
         for i in 0..ticket.len() {
             let mut bad = ticket.clone();
@@ -326,7 +378,11 @@ mod tests {
             assert_eq!(ticketer.decrypt(&ticket[..n]), None);
         }
         // Same name, another deployment's key.
-        let other = Ticketer::new(Arc::new(FakeToken::new(vec![([1; 16], [6; 32], true)])), 3600);
+        let other = Ticketer::new(
+            Arc::new(FakeToken::new(vec![([1; 16], [6; 32], true)])),
+            NamedGroup::X25519,
+            3600,
+        );
         assert_eq!(other.decrypt(&ticket), None);
     }
 
@@ -342,7 +398,7 @@ mod tests {
 
     #[test]
     fn without_keys_no_ticket_is_issued_or_accepted() {
-        let ticketer = Ticketer::new(Arc::new(Refuses), 3600);
+        let ticketer = Ticketer::new(Arc::new(Refuses), NamedGroup::X25519, 3600);
         assert_eq!(ticketer.encrypt(b"state"), None);
         assert_eq!(ticketer.decrypt(&[0; 64]), None);
     }
@@ -350,16 +406,27 @@ mod tests {
     #[test]
     fn a_wrapped_key_for_another_box_does_not_unwrap() {
         let token = FakeToken::new(vec![([1; 16], [7; 32], true)]);
-        let mine = EphemeralSecret::random(&mut OsRng);
-        let theirs = EphemeralSecret::random(&mut OsRng);
+        let mine = p256::ecdh::EphemeralSecret::random(&mut OsRng);
+        let theirs = p256::ecdh::EphemeralSecret::random(&mut OsRng);
         let answer = token
             .ticket_keys(theirs.public_key().to_encoded_point(false).as_bytes())
             .unwrap();
+        let mine = p256_shared(&mine, &answer.token_public_key).unwrap();
+        let theirs = p256_shared(&theirs, &answer.token_public_key).unwrap();
         assert_eq!(
             unwrap_keys(&mine, &answer).err(),
             Some("a wrapped ticket key does not unwrap")
         );
         assert!(unwrap_keys(&theirs, &answer).is_ok());
+    }
+
+    #[test]
+    fn a_small_order_x25519_token_key_is_refused() {
+        let secret = x25519_dalek::EphemeralSecret::random_from_rng(OsRng);
+        assert_eq!(
+            x25519_shared(secret, &[0; 32]).err(),
+            Some("the token's transfer key is of small order")
+        );
     }
 
     #[test]

@@ -93,8 +93,9 @@ pub(crate) struct Loaded {
     pub(crate) keystore: Arc<dyn Keystore>,
     /// The PKCS#11 keystores among them, for health checks.
     pub(crate) tokens: Vec<Arc<Pkcs11Keystore>>,
-    /// Whether the first key's token keeps session-ticket keys.
-    pub(crate) tickets: bool,
+    /// When the first key's token keeps session-ticket keys: the group of
+    /// the transfer into each box.
+    pub(crate) tickets: Option<tlsbox_host::core::rustls::NamedGroup>,
 }
 
 /// A client's optional identity (for mutual TLS): one `--cert`/`--key`
@@ -107,7 +108,7 @@ pub(crate) fn load_client(cert: Option<&PathBuf>, key: Option<&String>, p11: &Pk
             identities: vec![],
             keystore: Arc::new(SoftwareKeystore::new()),
             tokens: vec![],
-            tickets: false,
+            tickets: None,
         }),
     }
 }
@@ -137,7 +138,7 @@ pub(crate) fn load_all(
     let mut ring = Keyring::default();
     let mut identities = vec![];
     let mut tokens = vec![];
-    let mut tickets = false;
+    let mut tickets = None;
     for (i, key) in keys.iter().enumerate() {
         let name = match i {
             0 => KEY_NAME.to_string(),
@@ -166,7 +167,7 @@ pub(crate) fn load_all(
             if let (0, Some(rotation)) = (i, ticket_rotation) {
                 match store.enable_tickets(&name, rotation) {
                     Ok(()) => {
-                        tickets = true;
+                        tickets = store.ticket_transfer_group();
                         tracing::info!(rotation = %humantime::format_duration(rotation), "session tickets on: ticket keys kept in the token");
                     }
                     Err(e) => tracing::warn!("session tickets off: {e}"),

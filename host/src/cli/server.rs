@@ -95,7 +95,7 @@ pub(crate) fn build(
         versions: args.protocol.versions(),
         client_auth,
         peer_policy,
-        resumption: loaded.tickets.then(|| Resumption {
+        resumption: loaded.tickets.map(|transfer_group| Resumption {
             tickets_per_handshake: args
                 .tickets
                 .tickets_per_handshake
@@ -103,6 +103,7 @@ pub(crate) fn build(
             ticket_lifetime: u32::try_from(ticket_rotation(args).unwrap_or(DEFAULT_TICKET_ROTATION).as_secs())
                 .unwrap_or(MAX_TICKET_LIFETIME)
                 .min(MAX_TICKET_LIFETIME),
+            transfer_group,
         }),
         key_policy: args.protocol.key_policy(),
         ..Default::default()

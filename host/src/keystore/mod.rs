@@ -55,11 +55,13 @@ impl Host for HostState {
     }
 
     fn ticket_keys(&mut self, box_public_key: Vec<u8>) -> Result<wit::WrappedTicketKeys, WitKeystoreError> {
-        // A P-256 point, SEC1 uncompressed: anything else is not worth a
-        // token call.
-        if box_public_key.len() != 65 || box_public_key.first() != Some(&4) {
+        // An X25519 key or an uncompressed P-256 point: anything else is
+        // not worth a token call.
+        let x25519 = box_public_key.len() == 32;
+        let p256 = box_public_key.len() == 65 && box_public_key.first() == Some(&4);
+        if !x25519 && !p256 {
             return Err(WitKeystoreError::Refused(
-                "the box's public key is not an uncompressed P-256 point".into(),
+                "the box's public key is neither X25519 nor an uncompressed P-256 point".into(),
             ));
         }
         let keys = self.keystore.ticket_keys(&box_public_key).map_err(|e| {

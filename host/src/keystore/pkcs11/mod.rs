@@ -40,7 +40,7 @@ use tlsbox_core::rustls::SignatureScheme;
 use self::mechanism::KeyKind;
 use self::module::{token_gone, Module};
 pub use self::tickets::Clock;
-use self::tickets::TicketKeys;
+use self::tickets::{TicketKeys, TransferKind};
 pub use self::uri::{Pkcs11Uri, UriError};
 use super::{policy, KeyInfo, Keystore, KeystoreError, WrappedTicketKeys};
 
@@ -540,7 +540,7 @@ impl Pkcs11Keystore {
         rotation: Duration,
         clock: Clock,
     ) -> Result<(), TicketsUnavailable> {
-        self.start_tickets(key, rotation, clock, false)
+        self.start_tickets(key, rotation, clock, false, &TransferKind::ALL)
     }
 
     fn start_tickets(
@@ -549,6 +549,7 @@ impl Pkcs11Keystore {
         rotation: Duration,
         clock: Clock,
         readable: bool,
+        kinds: &[TransferKind],
     ) -> Result<(), TicketsUnavailable> {
         let token = self
             .keys
@@ -577,22 +578,35 @@ impl Pkcs11Keystore {
         if !missing.is_empty() {
             return Err(unavailable(format!("the token lacks {}", missing.join(", "))));
         }
-        #[allow(unused_mut, reason = "set only with the test feature")]
-        let mut keys = TicketKeys::new(token.clone(), rotation, clock);
-        #[cfg(feature = "insecure-readable-ticket-keys-for-tests")]
-        {
-            keys.readable = readable;
+        let mut tried = Vec::new();
+        for &kind in kinds {
+            if !mechanisms.contains(&kind.mechanism()) {
+                continue;
+            }
+            #[allow(unused_mut, reason = "set only with the test feature")]
+            let mut keys = TicketKeys::new(token.clone(), kind, rotation, clock.clone());
+            #[cfg(feature = "insecure-readable-ticket-keys-for-tests")]
+            {
+                keys.readable = readable;
+            }
+            // A trial transfer to a throwaway public key: the token makes
+            // its keys and shows it can derive and wrap. Nothing is
+            // unwrapped here.
+            match keys.wrap_for(&kind.throwaway_public_key()) {
+                Ok(_) => {
+                    tracing::debug!(token = %token.label, transfer = ?kind, "ticket-key transfer chosen");
+                    self.tickets = Some(keys);
+                    return Ok(());
+                }
+                Err(e) => tried.push(format!("{kind:?}: {e}")),
+            }
         }
         #[cfg(not(feature = "insecure-readable-ticket-keys-for-tests"))]
         let _ = readable;
-        // A trial transfer to a throwaway public key: the token makes its
-        // keys and shows it can derive and wrap. Nothing is unwrapped here.
-        let throwaway = p256::SecretKey::random(&mut rand_core::OsRng);
-        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&throwaway.public_key(), false);
-        keys.wrap_for(point.as_bytes())
-            .map_err(|e| unavailable(format!("trial transfer failed: {e}")))?;
-        self.tickets = Some(keys);
-        Ok(())
+        if tried.is_empty() {
+            return Err(unavailable("the token makes no X25519 or P-256 key pair".into()));
+        }
+        Err(unavailable(format!("trial transfers failed: {}", tried.join("; "))))
     }
 
     /// TEST ONLY: [`Self::enable_tickets_with_clock`] with ticket keys a
@@ -605,7 +619,26 @@ impl Pkcs11Keystore {
         rotation: Duration,
         clock: Clock,
     ) -> Result<(), TicketsUnavailable> {
-        self.start_tickets(key, rotation, clock, true)
+        self.start_tickets(key, rotation, clock, true, &TransferKind::ALL)
+    }
+
+    /// TEST ONLY: [`Self::enable_tickets_with_clock`] with a P-256
+    /// transfer even where the token has X25519 (the path of tokens without
+    /// it), and readable ticket keys.
+    #[cfg(feature = "insecure-readable-ticket-keys-for-tests")]
+    pub fn enable_p256_tickets_for_tests(
+        &mut self,
+        key: &str,
+        rotation: Duration,
+        clock: Clock,
+    ) -> Result<(), TicketsUnavailable> {
+        self.start_tickets(key, rotation, clock, true, &[TransferKind::P256])
+    }
+
+    /// The group boxes must run the ticket-key transfer on (X25519 or
+    /// secp256r1), when tickets are on.
+    pub fn ticket_transfer_group(&self) -> Option<tlsbox_core::rustls::NamedGroup> {
+        self.tickets.as_ref().map(TicketKeys::group)
     }
 
     /// TEST ONLY: the ticket keys' values (current first).

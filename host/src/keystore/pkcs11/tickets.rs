@@ -7,7 +7,8 @@
 //!   extractable only because C_WrapKey needs it, and no other use is set.
 //!   A new one every rotation period; the one before still opens tickets
 //!   for one more period, then is destroyed;
-//! - the transfer key: a P-256 pair (CKM_EC_KEY_PAIR_GEN), the private half
+//! - the transfer key: an X25519 pair where the token makes one (in wasm,
+//!   X25519 costs the box a fraction of P-256), else P-256; the private half
 //!   sensitive, never extractable, good for key derivation only.
 //!
 //! Per box: C_DeriveKey(CKM_ECDH1_DERIVE) → `Z`, C_DeriveKey
@@ -26,20 +27,77 @@ use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
+use tlsbox_core::rustls::NamedGroup;
 use tlsbox_core::tickets::{KEY_NAME_LEN, TICKET_KEY_LEN, WRAP_KDF_LABEL};
 
 use super::mechanism::{unwrap_point, OID_P256};
 use super::{Pkcs11Error, Token};
 use crate::keystore::{KeystoreError, WrappedTicketKey, WrappedTicketKeys};
 
-/// What the token must offer for ticket keys.
-pub(crate) const REQUIRED_MECHANISMS: [MechanismType; 5] = [
+/// What the token must offer for ticket keys, besides a key-pair
+/// generation of one [`TransferKind`].
+pub(crate) const REQUIRED_MECHANISMS: [MechanismType; 4] = [
     MechanismType::AES_KEY_GEN,
-    MechanismType::ECC_KEY_PAIR_GEN,
     MechanismType::ECDH1_DERIVE,
     MechanismType::AES_CBC_ENCRYPT_DATA,
     MechanismType::AES_KEY_WRAP,
 ];
+
+/// DER OID of X25519 (RFC 8410), as CKA_EC_PARAMS.
+const OID_X25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x6e];
+
+/// The transfer key's curve, and how the token makes the pair; in order
+/// of preference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransferKind {
+    /// X25519 as PKCS#11 3.0 has it (CKM_EC_MONTGOMERY_KEY_PAIR_GEN).
+    X25519,
+    /// X25519 as SoftHSM2 2.6 makes it: CKM_EC_EDWARDS_KEY_PAIR_GEN on the
+    /// X25519 curve.
+    X25519ByEdwardsGen,
+    /// P-256 (CKM_EC_KEY_PAIR_GEN): every EC token has it.
+    P256,
+}
+
+impl TransferKind {
+    pub(crate) const ALL: [Self; 3] = [Self::X25519, Self::X25519ByEdwardsGen, Self::P256];
+
+    pub(crate) fn mechanism(self) -> MechanismType {
+        match self {
+            Self::X25519 => MechanismType::ECC_MONTGOMERY_KEY_PAIR_GEN,
+            Self::X25519ByEdwardsGen => MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
+            Self::P256 => MechanismType::ECC_KEY_PAIR_GEN,
+        }
+    }
+
+    /// The TLS group the box runs its side of the transfer on.
+    pub(crate) fn group(self) -> NamedGroup {
+        match self {
+            Self::X25519 | Self::X25519ByEdwardsGen => NamedGroup::X25519,
+            Self::P256 => NamedGroup::secp256r1,
+        }
+    }
+
+    /// A public key of this group, for a trial transfer whose result
+    /// nobody can unwrap.
+    pub(crate) fn throwaway_public_key(self) -> Vec<u8> {
+        match self.group() {
+            NamedGroup::X25519 => {
+                // Any u-coordinate is an X25519 public key; random ones are
+                // not of small order.
+                let mut u = [0u8; 32];
+                rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut u);
+                u.to_vec()
+            }
+            _ => {
+                let key = p256::SecretKey::random(&mut rand_core::OsRng);
+                p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key.public_key(), false)
+                    .as_bytes()
+                    .to_vec()
+            }
+        }
+    }
+}
 
 /// Where time comes from (a test moves it on).
 pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
@@ -66,6 +124,7 @@ struct Keys {
 /// The ticket keys of one token.
 pub(crate) struct TicketKeys {
     token: Arc<Token>,
+    kind: TransferKind,
     rotation: Duration,
     clock: Clock,
     keys: Mutex<Option<Keys>>,
@@ -83,9 +142,10 @@ struct Transfer {
 }
 
 impl TicketKeys {
-    pub(crate) fn new(token: Arc<Token>, rotation: Duration, clock: Clock) -> Self {
+    pub(crate) fn new(token: Arc<Token>, kind: TransferKind, rotation: Duration, clock: Clock) -> Self {
         Self {
             token,
+            kind,
             rotation,
             clock,
             keys: Mutex::new(None),
@@ -119,6 +179,11 @@ impl TicketKeys {
             return false;
         }
         true
+    }
+
+    /// The group the boxes must use for the transfer.
+    pub(crate) fn group(&self) -> NamedGroup {
+        self.kind.group()
     }
 
     /// Wrap the ticket keys for the box whose public key is `box_public_key`.
@@ -181,7 +246,7 @@ impl TicketKeys {
             .module
             .ctx()
             .open_ro_session_no_drop(self.token.slot(generation)?)?;
-        let made = transfer_key_pair(&owner)
+        let made = transfer_key_pair(&owner, self.kind)
             .and_then(|transfer| Ok((transfer, ticket_key(&owner, session, now, self.sensitive())?)));
         match made {
             Ok(((transfer_private, transfer_public), current)) => Ok(Keys {
@@ -241,12 +306,17 @@ impl Drop for TicketKeys {
     }
 }
 
-/// The transfer key pair; returns the private handle and the public point
-/// (SEC1 uncompressed).
-fn transfer_key_pair(owner: &Session) -> Result<(ObjectHandle, Vec<u8>), Pkcs11Error> {
+/// The transfer key pair; returns the private handle and the public key in
+/// the box's form (X25519: 32 bytes; P-256: SEC1 uncompressed).
+fn transfer_key_pair(owner: &Session, kind: TransferKind) -> Result<(ObjectHandle, Vec<u8>), Pkcs11Error> {
+    let (mechanism, params, len) = match kind {
+        TransferKind::X25519 => (Mechanism::EccMontgomeryKeyPairGen, OID_X25519, 32),
+        TransferKind::X25519ByEdwardsGen => (Mechanism::EccEdwardsKeyPairGen, OID_X25519, 32),
+        TransferKind::P256 => (Mechanism::EccKeyPairGen, OID_P256, 65),
+    };
     let public_template = [
         Attribute::Token(false),
-        Attribute::EcParams(OID_P256.to_vec()),
+        Attribute::EcParams(params.to_vec()),
         Attribute::Verify(false),
         Attribute::Label(b"tlsbox ticket-key transfer".to_vec()),
     ];
@@ -259,15 +329,15 @@ fn transfer_key_pair(owner: &Session) -> Result<(ObjectHandle, Vec<u8>), Pkcs11E
         Attribute::Sign(false),
         Attribute::Label(b"tlsbox ticket-key transfer".to_vec()),
     ];
-    let (public, private) = owner.generate_key_pair(&Mechanism::EccKeyPairGen, &public_template, &private_template)?;
+    let (public, private) = owner.generate_key_pair(&mechanism, &public_template, &private_template)?;
     let point = owner
         .get_attributes(public, &[AttributeType::EcPoint])?
         .into_iter()
         .find_map(|a| match a {
-            Attribute::EcPoint(p) => unwrap_point(&p, 65).map(<[u8]>::to_vec),
+            Attribute::EcPoint(p) => unwrap_point(&p, len).map(<[u8]>::to_vec),
             _ => None,
         })
-        .ok_or_else(|| Pkcs11Error::UnsupportedKey("the token's P-256 public point is malformed".into()))?;
+        .ok_or_else(|| Pkcs11Error::UnsupportedKey(format!("the token's {kind:?} public key is malformed")))?;
     let _ = owner.destroy_object(public);
     Ok((private, point))
 }
