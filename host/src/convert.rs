@@ -128,7 +128,7 @@ pub(crate) fn keystore_error_to_wit(e: KeystoreError) -> WitKeystoreError {
     }
 }
 
-fn keystore_error_from_wit(e: WitKeystoreError) -> KeystoreError {
+pub(crate) fn keystore_error_from_wit(e: WitKeystoreError) -> KeystoreError {
     match e {
         WitKeystoreError::UnknownKey(k) => KeystoreError::UnknownKey(k),
         WitKeystoreError::UnsupportedScheme(s) => KeystoreError::UnsupportedScheme(scheme_from_wit(s)),
@@ -166,6 +166,10 @@ fn suites(list: &[C]) -> Vec<CipherSuite> {
     list.iter()
         .filter_map(|s| SUITES.iter().find(|(_, t)| t == s).map(|(w, _)| *w))
         .collect()
+}
+
+pub(crate) fn group_to_wit(g: G) -> Option<NamedGroup> {
+    GROUPS.iter().find(|(_, t)| *t == g).map(|(w, _)| *w)
 }
 
 fn groups(list: &[G]) -> Vec<NamedGroup> {

@@ -60,7 +60,9 @@ pub(crate) struct HostState {
     pub(crate) keystore: Arc<dyn Keystore>,
     /// Epoch ticks each call into the box may run for.
     pub(crate) call_ticks: u64,
-    _live: LiveBox,
+    /// Counted among the live boxes (connections and configuration
+    /// checks; not the long-lived ticket relays).
+    _live: Option<LiveBox>,
 }
 
 /// Counts a box as live from instantiation until its store is dropped.
@@ -195,6 +197,23 @@ impl Engine {
 
     /// A fresh box: a store with its own memory, and the instance in it.
     pub(crate) fn instantiate(&self, keystore: Arc<dyn Keystore>) -> Result<(Store<HostState>, Tlsbox), Error> {
+        self.instantiate_counted(keystore, true)
+    }
+
+    /// A fresh long-lived box (a ticket relay), not counted among the
+    /// live boxes, which return to zero when connections close.
+    pub(crate) fn instantiate_unlisted(
+        &self,
+        keystore: Arc<dyn Keystore>,
+    ) -> Result<(Store<HostState>, Tlsbox), Error> {
+        self.instantiate_counted(keystore, false)
+    }
+
+    fn instantiate_counted(
+        &self,
+        keystore: Arc<dyn Keystore>,
+        counted: bool,
+    ) -> Result<(Store<HostState>, Tlsbox), Error> {
         let mut wasi = WasiCtxBuilder::new();
         if let Some(t) = self.inner.config.fixed_time {
             let since_epoch = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
@@ -209,10 +228,10 @@ impl Engine {
                 .build(),
             keystore,
             call_ticks: ticks(self.inner.config.call_deadline),
-            _live: {
+            _live: counted.then(|| {
                 self.inner.live.fetch_add(1, Ordering::Relaxed);
                 LiveBox(self.inner.live.clone())
-            },
+            }),
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limits);

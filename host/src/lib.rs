@@ -37,6 +37,7 @@ pub mod engine;
 mod error;
 pub mod keystore;
 pub mod proxy_protocol;
+pub mod relay;
 pub mod stream;
 
 pub use connection::{ClientConfig, Connection, ServerConfig};

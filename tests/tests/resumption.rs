@@ -21,6 +21,7 @@ use tlsbox_core::rustls::{NamedGroup, SignatureScheme};
 use tlsbox_core::Resumption;
 use tlsbox_host::keystore::pkcs11::tooling::{KeyAlgorithm, TokenAdmin};
 use tlsbox_host::keystore::pkcs11::{Clock, KeySource, Pkcs11Keystore, Pkcs11Uri};
+use tlsbox_host::relay::{RelayedKeystore, TicketRelay};
 use tlsbox_test_support::{leaks, softhsm};
 use tlsbox_tests::*;
 
@@ -47,6 +48,7 @@ impl TestClock {
 struct Watched {
     inner: Arc<Pkcs11Keystore>,
     signatures: AtomicUsize,
+    token_transfers: AtomicUsize,
     transfers: Mutex<Vec<Vec<u8>>>,
 }
 
@@ -60,7 +62,12 @@ impl Keystore for Watched {
         self.inner.sign(key, scheme, message)
     }
 
+    fn ticket_keys_epoch(&self) -> Option<u64> {
+        self.inner.ticket_keys_epoch()
+    }
+
     fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
+        self.token_transfers.fetch_add(1, Ordering::SeqCst);
         let answer = self.inner.ticket_keys(box_public_key)?;
         let mut seen = self.transfers.lock().unwrap();
         seen.push(box_public_key.to_vec());
@@ -101,11 +108,17 @@ enum Tickets {
 fn deployment(token: &str, label: &str, tickets: Tickets) -> Deployment {
     let hsm = softhsm::get();
     let pin = AuthPin::from(softhsm::PIN.to_string());
-    let admin = TokenAdmin::open(&hsm.module, &token_uri(token, ""), &pin).unwrap();
-    admin.generate(label, label.as_bytes(), KeyAlgorithm::EcP256).unwrap();
-    let pem = admin
-        .self_signed(&token_uri(token, label), &["localhost".into()], 30)
-        .unwrap();
+    // One at a time: SoftHSM2's file store fails token objects made
+    // concurrently by the tests' threads (CKR_GENERAL_ERROR).
+    static MAKING: Mutex<()> = Mutex::new(());
+    let pem = {
+        let _one = MAKING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let admin = TokenAdmin::open(&hsm.module, &token_uri(token, ""), &pin).unwrap();
+        admin.generate(label, label.as_bytes(), KeyAlgorithm::EcP256).unwrap();
+        admin
+            .self_signed(&token_uri(token, label), &["localhost".into()], 30)
+            .unwrap()
+    };
     let cert = hsm.dir.join(format!("{token}-{label}.pem"));
     std::fs::write(&cert, pem).unwrap();
     let mut store = Pkcs11Keystore::new();
@@ -127,6 +140,7 @@ fn deployment(token: &str, label: &str, tickets: Tickets) -> Deployment {
         keys: Arc::new(Watched {
             inner: Arc::new(store),
             signatures: AtomicUsize::new(0),
+            token_transfers: AtomicUsize::new(0),
             transfers: Mutex::new(Vec::new()),
         }),
         cert,
@@ -157,6 +171,11 @@ impl Deployment {
 
     fn signatures(&self) -> usize {
         self.keys.signatures.load(Ordering::SeqCst)
+    }
+
+    /// Ticket-key transfers the token made (for boxes or relays).
+    fn token_transfers(&self) -> usize {
+        self.keys.token_transfers.load(Ordering::SeqCst)
     }
 }
 
@@ -204,7 +223,25 @@ fn the_token_offers_what_ticket_keys_need_and_x25519_is_chosen() {
 #[test]
 fn openssl_resumes_without_a_token_signature_and_rotation_keeps_one_period_of_overlap() {
     let a = deployment(softhsm::TOKEN, "resume", Tickets::Sealed);
-    let server = a.serve();
+    rotation_case(&a, a.serve());
+    assert_eq!(a.token_transfers(), 5, "one per connection");
+}
+
+#[test]
+fn through_a_relay_the_token_is_asked_once_per_rotation_and_rotation_still_holds() {
+    let a = deployment(softhsm::TOKEN, "relayed", Tickets::Sealed);
+    let group = a.keys.inner.ticket_transfer_group().unwrap();
+    let relay = Arc::new(TicketRelay::new(engine(), a.keys.clone(), group, 1));
+    let mut options = a.options();
+    options.resumption.as_mut().unwrap().transfer_group = NamedGroup::X25519;
+    let server = BoxServer::start(options, Arc::new(RelayedKeystore::new(a.keys.clone(), relay)));
+    rotation_case(&a, server);
+    // Five connections; the relay asked at the start and after each of
+    // the two key-set changes.
+    assert_eq!(a.token_transfers(), 3);
+}
+
+fn rotation_case(a: &Deployment, server: BoxServer) {
     let dir = tempfile::tempdir().unwrap();
     let (first, second) = (dir.path().join("first.sess"), dir.path().join("second.sess"));
 
@@ -320,14 +357,64 @@ impl<E: Endpoint> Endpoint for Recorded<E> {
 fn the_bytes_crossing_the_boundary_never_contain_a_ticket_key() {
     // A token of its own, whose ticket keys a test may read back; the
     // transfer over X25519 (SoftHSM2's choice) and over P-256.
-    boundary_check(deployment(softhsm::SECOND_TOKEN, "readable", Tickets::Readable), 32);
+    boundary_check(
+        deployment(softhsm::SECOND_TOKEN, "readable", Tickets::Readable),
+        32,
+        false,
+    );
     boundary_check(
         deployment(softhsm::SECOND_TOKEN, "readable-p256", Tickets::ReadableP256),
         65,
+        false,
+    );
+    // And through a relay box: the token's transfer to the relay, and the
+    // relay's to each connection's box.
+    boundary_check(
+        deployment(softhsm::SECOND_TOKEN, "readable-relay", Tickets::Readable),
+        32,
+        true,
     );
 }
 
-fn boundary_check(c: Deployment, public_key_len: usize) {
+/// Records the ticket-key transfers a box sees, forwarding everything.
+struct Tap {
+    inner: Arc<dyn Keystore>,
+    seen: Mutex<Vec<u8>>,
+}
+
+impl Keystore for Tap {
+    fn describe_key(&self, key: &str) -> Result<KeyInfo, KeystoreError> {
+        self.inner.describe_key(key)
+    }
+
+    fn sign(&self, key: &str, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, KeystoreError> {
+        self.inner.sign(key, scheme, message)
+    }
+
+    fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
+        let answer = self.inner.ticket_keys(box_public_key)?;
+        let mut seen = self.seen.lock().unwrap();
+        seen.extend_from_slice(box_public_key);
+        seen.extend_from_slice(&answer.token_public_key);
+        for k in &answer.keys {
+            seen.extend_from_slice(&k.name);
+            seen.extend_from_slice(&k.wrapped_key);
+        }
+        Ok(answer)
+    }
+}
+
+fn boundary_check(c: Deployment, public_key_len: usize, relayed: bool) {
+    let tap = Arc::new(Tap {
+        inner: match relayed {
+            true => {
+                let relay = TicketRelay::new(engine(), c.keys.clone(), NamedGroup::X25519, 1);
+                Arc::new(RelayedKeystore::new(c.keys.clone(), Arc::new(relay)))
+            }
+            false => c.keys.clone(),
+        },
+        seen: Mutex::new(Vec::new()),
+    });
     let anchor = CertificateDer::from_pem_file(&c.cert).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(anchor).unwrap();
@@ -351,7 +438,7 @@ fn boundary_check(c: Deployment, public_key_len: usize) {
             c.clock.advance(ROTATION + Duration::from_secs(1));
         }
         let mut server = Recorded {
-            inner: box_server(&c.options(), c.keys.clone()),
+            inner: box_server(&c.options(), tap.clone()),
             seen: Vec::new(),
         };
         let mut client = connect();
@@ -369,10 +456,18 @@ fn boundary_check(c: Deployment, public_key_len: usize) {
 
     let keys = c.keys.inner.ticket_key_values_for_tests().unwrap();
     assert_eq!(keys.len(), 2, "current and previous");
-    let transfers = c.keys.transfers.lock().unwrap().concat();
-    // Three transfers: two public keys each, and a name and 40 wrapped
-    // bytes per key (two keys in the last).
-    assert_eq!(transfers.len(), 3 * 2 * public_key_len + 4 * (16 + 40));
+    let token_transfers = c.keys.transfers.lock().unwrap().concat();
+    let box_transfers = tap.seen.lock().unwrap().clone();
+    // Three boxes: two public keys each, and a name and 40 wrapped bytes
+    // per key (two keys in the last).
+    assert_eq!(box_transfers.len(), 3 * 2 * public_key_len + 4 * (16 + 40));
+    if relayed {
+        // The relay was filled twice: at first, and after the rotation.
+        assert_eq!(token_transfers.len(), 2 * 2 * public_key_len + 3 * (16 + 40));
+    } else {
+        assert_eq!(token_transfers, box_transfers);
+    }
+    let transfers = [token_transfers, box_transfers].concat();
     for key in &keys {
         assert_eq!(key.len(), 32);
         for window in key.windows(16) {

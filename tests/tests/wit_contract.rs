@@ -33,6 +33,10 @@ const AUDITED_FUNCTIONS: &[&str] = &[
     "sign: func(key: string, scheme: signature-scheme, message: list<u8>) -> result<list<u8>, keystore-error>;",
     // Reviewed: only public keys in, only wrapped keys out (tickets.rs).
     "ticket-keys: func(box-public-key: list<u8>) -> result<wrapped-ticket-keys, keystore-error>;",
+    // Reviewed: the ticket relay takes a group or a public key and gives
+    // back wrapped keys only, as `ticket-keys` does.
+    "obtain: static func(group: named-group) -> result<relay, keystore-error>;",
+    "wrap-for: func(box-public-key: list<u8>) -> result<wrapped-ticket-keys, keystore-error>;",
     "create: static func(options: server-options) -> result<server-config, tls-error>;",
     "create: static func(options: client-options) -> result<client-config, tls-error>;",
     "new-server: static func(config: borrow<server-config>) -> result<connection, tls-error>;",

@@ -46,7 +46,7 @@ pub(crate) fn keystore_error_from_wit(e: WitKeystoreError) -> KeystoreError {
     }
 }
 
-fn keystore_error_to_wit(e: KeystoreError) -> WitKeystoreError {
+pub(crate) fn keystore_error_to_wit(e: KeystoreError) -> WitKeystoreError {
     match e {
         KeystoreError::UnknownKey(k) => WitKeystoreError::UnknownKey(k),
         KeystoreError::UnsupportedScheme(s) => match scheme_to_wit(s) {
@@ -123,7 +123,7 @@ fn suite_to_wit(s: C) -> Option<CipherSuite> {
     SUITES.iter().find(|(_, c)| *c == s).map(|(w, _)| *w)
 }
 
-fn group_from_wit(g: NamedGroup) -> G {
+pub(crate) fn group_from_wit(g: NamedGroup) -> G {
     GROUPS.iter().find(|(w, _)| *w == g).map_or(G::Unknown(0), |(_, n)| *n)
 }
 

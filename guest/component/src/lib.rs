@@ -24,9 +24,11 @@ mod bindings {
     });
 }
 
+use bindings::exports::tlsbox::tls::ticket_relay as relay_wit;
 use bindings::exports::tlsbox::tls::tls::{
     self as wit, ClientConfigBorrow, ClientOptions, ServerConfigBorrow, ServerOptions, TlsError,
 };
+use bindings::tlsbox::tls::types::KeystoreError as WitKeystoreError;
 
 struct Component;
 
@@ -80,6 +82,40 @@ impl wit::Guest for Component {
     type ServerConfig = ServerConfig;
     type ClientConfig = ClientConfig;
     type Connection = Connection;
+}
+
+/// `relay`: ticket keys kept for other boxes.
+pub struct Relay(tlsbox_core::tickets::Relay);
+
+impl relay_wit::Guest for Component {
+    type Relay = Relay;
+}
+
+impl relay_wit::GuestRelay for Relay {
+    fn obtain(group: wit::NamedGroup) -> Result<relay_wit::Relay, WitKeystoreError> {
+        let relay = tlsbox_core::tickets::Relay::obtain(&ImportedKeystore, convert::group_from_wit(group))
+            .map_err(convert::keystore_error_to_wit)?;
+        Ok(relay_wit::Relay::new(Relay(relay)))
+    }
+
+    fn wrap_for(&self, box_public_key: Vec<u8>) -> Result<relay_wit::WrappedTicketKeys, WitKeystoreError> {
+        let keys = self
+            .0
+            .wrap_for(&box_public_key)
+            .map_err(convert::keystore_error_to_wit)?;
+        Ok(relay_wit::WrappedTicketKeys {
+            token_public_key: keys.token_public_key,
+            keys: keys
+                .keys
+                .into_iter()
+                .map(|k| bindings::tlsbox::tls::keystore::WrappedTicketKey {
+                    name: k.name,
+                    wrapped_key: k.wrapped_key,
+                    issue: k.issue,
+                })
+                .collect(),
+        })
+    }
 }
 
 impl wit::GuestServerConfig for ServerConfig {

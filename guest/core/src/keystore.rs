@@ -78,6 +78,14 @@ pub trait Keystore: Send + Sync {
         let _ = box_public_key;
         Err(KeystoreError::Failed("this keystore holds no ticket keys".into()))
     }
+
+    /// Which set of ticket keys [`Self::ticket_keys`] would wrap now: a
+    /// number that changes when the keys rotate or are made anew (`None`:
+    /// no ticket keys yet). A relay that keeps the keys asks it to know
+    /// when to fetch them again; it never needs the token.
+    fn ticket_keys_epoch(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl<K: Keystore + ?Sized> Keystore for alloc::sync::Arc<K> {
@@ -91,5 +99,9 @@ impl<K: Keystore + ?Sized> Keystore for alloc::sync::Arc<K> {
 
     fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
         (**self).ticket_keys(box_public_key)
+    }
+
+    fn ticket_keys_epoch(&self) -> Option<u64> {
+        (**self).ticket_keys_epoch()
     }
 }

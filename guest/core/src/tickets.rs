@@ -34,7 +34,7 @@ use rand_core::{OsRng, RngCore};
 use rustls::NamedGroup;
 use zeroize::Zeroizing;
 
-use crate::keystore::{Keystore, WrappedTicketKeys};
+use crate::keystore::{Keystore, KeystoreError, WrappedTicketKey, WrappedTicketKeys};
 
 /// The label of the KDF from the ECDH secret `Z` to the wrapping key `W`:
 /// two AES blocks, CBC-encrypted under `Z` from a zero IV, make the 32
@@ -124,7 +124,7 @@ impl Ticketer {
     fn with_keys<T>(&self, f: impl FnOnce(&[SealingKey]) -> Option<T>) -> Option<T> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if matches!(*state, State::NotYet) {
-            *state = match fetch(&*self.keystore, self.group) {
+            *state = match fetch(&*self.keystore, self.group).and_then(|raw| seal_keys(&raw)) {
                 Ok(keys) => State::Ready(keys),
                 Err(_) => State::Unavailable,
             };
@@ -136,10 +136,17 @@ impl Ticketer {
     }
 }
 
+/// A ticket key as unwrapped, before it seals anything.
+struct RawKey {
+    name: [u8; KEY_NAME_LEN],
+    key: Zeroizing<[u8; TICKET_KEY_LEN]>,
+    issue: bool,
+}
+
 /// Ask the keystore for the ticket keys and unwrap them. A keystore that
 /// refuses has said why in its own log; an answer that does not unwrap is
 /// a host bug or an attack, and either way this box goes without tickets.
-fn fetch(keystore: &dyn Keystore, group: NamedGroup) -> Result<Vec<SealingKey>, Malformed> {
+fn fetch(keystore: &dyn Keystore, group: NamedGroup) -> Result<Vec<RawKey>, Malformed> {
     let no_keys = |_| "the keystore gave no ticket keys";
     let (answer, z) = match group {
         // X25519 by default: a fraction of P-256's cost in wasm.
@@ -182,7 +189,7 @@ fn p256_shared(secret: &p256::ecdh::EphemeralSecret, token: &[u8]) -> Result<Zer
     Ok(Zeroizing::new((*shared.raw_secret_bytes()).into()))
 }
 
-fn unwrap_keys(z: &[u8; 32], answer: &WrappedTicketKeys) -> Result<Vec<SealingKey>, Malformed> {
+fn unwrap_keys(z: &[u8; 32], answer: &WrappedTicketKeys) -> Result<Vec<RawKey>, Malformed> {
     let w = wrapping_key(z);
     let kek = aes_kw::KekAes256::from(*w);
     let mut keys = Vec::with_capacity(answer.keys.len());
@@ -198,17 +205,93 @@ fn unwrap_keys(z: &[u8; 32], answer: &WrappedTicketKeys) -> Result<Vec<SealingKe
         }
         kek.unwrap(&wrapped.wrapped_key, k.as_mut())
             .map_err(|_| "a wrapped ticket key does not unwrap")?;
-        let mut seal = Zeroizing::new([0u8; 32]);
-        hkdf::Hkdf::<sha2::Sha256>::new(Some(&name), k.as_ref())
-            .expand(SEAL_INFO, seal.as_mut())
-            .map_err(|_| "ticket key expansion")?;
-        keys.push(SealingKey {
+        keys.push(RawKey {
             name,
-            seal,
+            key: k,
             issue: wrapped.issue,
         });
     }
     Ok(keys)
+}
+
+/// The keys that seal and open tickets, one per ticket key.
+fn seal_keys(raw: &[RawKey]) -> Result<Vec<SealingKey>, Malformed> {
+    raw.iter()
+        .map(|r| {
+            let mut seal = Zeroizing::new([0u8; 32]);
+            hkdf::Hkdf::<sha2::Sha256>::new(Some(&r.name), r.key.as_ref())
+                .expand(SEAL_INFO, seal.as_mut())
+                .map_err(|_| "ticket key expansion")?;
+            Ok(SealingKey {
+                name: r.name,
+                seal,
+                issue: r.issue,
+            })
+        })
+        .collect()
+}
+
+/// The ticket keys kept by one long-lived box, which wraps them for each
+/// connection's box in the token's stead: the token is asked once per
+/// relay (per rotation), not once per connection. It speaks the same
+/// transfer as the token, over X25519 with a key pair of its own, so a
+/// connection's box cannot tell them apart. The keys stay in this box's
+/// memory, as they do in every connection's box.
+pub struct Relay {
+    secret: x25519_dalek::StaticSecret,
+    keys: Vec<RawKey>,
+}
+
+impl core::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Relay")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// Obtain the ticket keys from `keystore` (the token) over `group`.
+    pub fn obtain(keystore: &dyn Keystore, group: NamedGroup) -> Result<Self, KeystoreError> {
+        let keys = fetch(keystore, group).map_err(|why| KeystoreError::Failed(why.into()))?;
+        Ok(Self {
+            secret: x25519_dalek::StaticSecret::random_from_rng(OsRng),
+            keys,
+        })
+    }
+
+    /// Wrap the keys for the box whose ephemeral X25519 public key is
+    /// `box_public_key`, as the token would.
+    pub fn wrap_for(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
+        let refused = |why: &str| KeystoreError::Refused(why.into());
+        let peer: [u8; 32] = box_public_key
+            .try_into()
+            .map_err(|_| refused("the relay speaks X25519: the box's key is not 32 bytes"))?;
+        let shared = self.secret.diffie_hellman(&x25519_dalek::PublicKey::from(peer));
+        if !shared.was_contributory() {
+            return Err(refused("the box's key is of small order"));
+        }
+        let w = wrapping_key(&Zeroizing::new(*shared.as_bytes()));
+        let kek = aes_kw::KekAes256::from(*w);
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| {
+                let mut wrapped = alloc::vec![0u8; TICKET_KEY_LEN + 8];
+                kek.wrap(k.key.as_ref(), &mut wrapped)
+                    .map_err(|_| KeystoreError::Failed("wrapping a ticket key".into()))?;
+                Ok(WrappedTicketKey {
+                    name: k.name.to_vec(),
+                    wrapped_key: wrapped,
+                    issue: k.issue,
+                })
+            })
+            .collect::<Result<_, KeystoreError>>()?;
+        Ok(WrappedTicketKeys {
+            token_public_key: x25519_dalek::PublicKey::from(&self.secret).as_bytes().to_vec(),
+            keys,
+        })
+    }
 }
 
 impl rustls::server::ProducesTickets for Ticketer {
@@ -260,7 +343,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
     use super::*;
-    use crate::keystore::{KeyInfo, KeystoreError, WrappedTicketKey};
+    use crate::keystore::KeyInfo;
     use rustls::server::ProducesTickets;
     use rustls::SignatureScheme;
 
@@ -418,6 +501,58 @@ mod tests {
             Some("a wrapped ticket key does not unwrap")
         );
         assert!(unwrap_keys(&theirs, &answer).is_ok());
+    }
+
+    /// A keystore whose ticket keys come from a relay.
+    struct Relayed(Relay);
+
+    impl Keystore for Relayed {
+        fn describe_key(&self, key: &str) -> Result<KeyInfo, KeystoreError> {
+            Err(KeystoreError::UnknownKey(key.into()))
+        }
+        fn sign(&self, key: &str, _: SignatureScheme, _: &[u8]) -> Result<Vec<u8>, KeystoreError> {
+            Err(KeystoreError::UnknownKey(key.into()))
+        }
+        fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
+            self.0.wrap_for(box_public_key)
+        }
+    }
+
+    #[test]
+    fn a_relay_hands_out_the_tokens_keys_and_asks_the_token_once() {
+        let token = Arc::new(FakeToken::new(vec![
+            ([2; 16], [8; 32], true),
+            ([1; 16], [7; 32], false),
+        ]));
+        let old = Ticketer::new(
+            Arc::new(FakeToken::new(vec![([1; 16], [7; 32], true)])),
+            NamedGroup::X25519,
+            60,
+        )
+        .encrypt(b"old")
+        .unwrap();
+        let relay = Arc::new(Relayed(Relay::obtain(&*token, NamedGroup::secp256r1).unwrap()));
+        for _ in 0..3 {
+            let boxed = Ticketer::new(relay.clone(), NamedGroup::X25519, 60);
+            assert_eq!(boxed.decrypt(&old).unwrap(), b"old");
+            let new = boxed.encrypt(b"new").unwrap();
+            assert_eq!(&new[..16], &[2; 16]);
+            // A box that asked the token directly opens it too.
+            assert_eq!(
+                Ticketer::new(token.clone(), NamedGroup::X25519, 60)
+                    .decrypt(&new)
+                    .unwrap(),
+                b"new"
+            );
+        }
+        assert_eq!(
+            *token.asked.lock().unwrap(),
+            4,
+            "the relay once, and the three direct boxes"
+        );
+        // The relay speaks X25519 only, and refuses small-order keys.
+        assert!(matches!(relay.0.wrap_for(&[4; 65]), Err(KeystoreError::Refused(_))));
+        assert!(matches!(relay.0.wrap_for(&[0; 32]), Err(KeystoreError::Refused(_))));
     }
 
     #[test]

@@ -83,6 +83,10 @@ impl Keystore for Keyring {
             .ok_or_else(|| KeystoreError::Failed("no default identity".into()))?
             .ticket_keys(box_public_key)
     }
+
+    fn ticket_keys_epoch(&self) -> Option<u64> {
+        self.0.get(KEY_NAME)?.ticket_keys_epoch()
+    }
 }
 
 /// Identities and the keystore that signs for them.

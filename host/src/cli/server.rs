@@ -7,8 +7,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use tlsbox_host::core::options::MAX_TICKET_LIFETIME;
+use tlsbox_host::core::rustls::NamedGroup;
 use tlsbox_host::core::Resumption;
 use tlsbox_host::keystore::Keystore;
+use tlsbox_host::relay::{RelayedKeystore, TicketRelay};
 use tlsbox_host::{ClientAuth, Engine, PeerPolicy, ServerConfig, ServerOptions};
 
 use super::{identity, keysource, Address, LimitArgs, ServerArgs};
@@ -95,7 +97,8 @@ pub(crate) fn build(
         versions: args.protocol.versions(),
         client_auth,
         peer_policy,
-        resumption: loaded.tickets.map(|transfer_group| Resumption {
+        // Connection boxes get the ticket keys from a relay box, over X25519.
+        resumption: loaded.tickets.map(|_| Resumption {
             tickets_per_handshake: args
                 .tickets
                 .tickets_per_handshake
@@ -103,12 +106,22 @@ pub(crate) fn build(
             ticket_lifetime: u32::try_from(ticket_rotation(args).unwrap_or(DEFAULT_TICKET_ROTATION).as_secs())
                 .unwrap_or(MAX_TICKET_LIFETIME)
                 .min(MAX_TICKET_LIFETIME),
-            transfer_group,
+            transfer_group: NamedGroup::X25519,
         }),
         key_policy: args.protocol.key_policy(),
         ..Default::default()
     };
-    let config = ServerConfig::new(engine, &options, meter(loaded.keystore)).context("server configuration")?;
+    let keystore = match loaded.tickets {
+        // The token is asked for the ticket keys once per relay and
+        // rotation; the relays wrap them for each connection's box.
+        Some(token_group) => {
+            let slots = std::thread::available_parallelism().map_or(2, usize::from);
+            let relay = TicketRelay::new(engine, loaded.keystore.clone(), token_group, slots);
+            Arc::new(RelayedKeystore::new(loaded.keystore, Arc::new(relay)))
+        }
+        None => loaded.keystore,
+    };
+    let config = ServerConfig::new(engine, &options, meter(keystore)).context("server configuration")?;
     Ok(TlsState {
         config: TlsConfig::Server(config),
         leaves,

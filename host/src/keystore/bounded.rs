@@ -51,6 +51,10 @@ impl<K: Keystore> Keystore for BoundedKeystore<K> {
     fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
         self.bounded(|| self.inner.ticket_keys(box_public_key))
     }
+
+    fn ticket_keys_epoch(&self) -> Option<u64> {
+        self.inner.ticket_keys_epoch()
+    }
 }
 
 impl<K> BoundedKeystore<K> {

@@ -194,6 +194,10 @@ impl Keystore for MeteredKeystore {
         }
         result
     }
+
+    fn ticket_keys_epoch(&self) -> Option<u64> {
+        self.inner.ticket_keys_epoch()
+    }
 }
 
 pub(crate) fn secs(d: Duration) -> f64 {

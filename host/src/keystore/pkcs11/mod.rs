@@ -801,4 +801,8 @@ impl Keystore for Pkcs11Keystore {
             None => Err(KeystoreError::Failed("no ticket keys: tickets are off".into())),
         }
     }
+
+    fn ticket_keys_epoch(&self) -> Option<u64> {
+        self.tickets.as_ref()?.epoch()
+    }
 }

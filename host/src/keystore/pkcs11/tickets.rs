@@ -113,6 +113,8 @@ struct TicketKey {
 /// The token objects of one module generation.
 struct Keys {
     generation: u64,
+    /// Counts every change of the key set (made, rotated, previous gone).
+    epoch: u64,
     /// The session that owns the session objects: while it is open, they live.
     owner: Session,
     transfer_private: ObjectHandle,
@@ -128,6 +130,8 @@ pub(crate) struct TicketKeys {
     rotation: Duration,
     clock: Clock,
     keys: Mutex<Option<Keys>>,
+    /// Key sets made so far (each starts a new epoch range).
+    made: std::sync::atomic::AtomicU64,
     /// TEST ONLY: make ticket keys that can be read back, so that a test
     /// can look for them where they must not be.
     #[cfg(feature = "insecure-readable-ticket-keys-for-tests")]
@@ -149,6 +153,7 @@ impl TicketKeys {
             rotation,
             clock,
             keys: Mutex::new(None),
+            made: std::sync::atomic::AtomicU64::new(0),
             #[cfg(feature = "insecure-readable-ticket-keys-for-tests")]
             readable: false,
         }
@@ -207,6 +212,20 @@ impl TicketKeys {
         result.map_err(failed)
     }
 
+    /// The epoch of the key set [`Self::wrap_for`] would wrap now: the
+    /// current set's, or one past it when a rotation (or the previous
+    /// key's end, or a re-initialisation) is due. No token call.
+    pub(crate) fn epoch(&self) -> Option<u64> {
+        let guard = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let keys = guard.as_ref()?;
+        let now = (self.clock)();
+        let age = |k: &TicketKey| now.saturating_duration_since(k.made);
+        let due = age(&keys.current) >= self.rotation
+            || keys.previous.is_some_and(|p| age(&p) >= 2 * self.rotation)
+            || self.token.module.try_enter().is_some_and(|g| *g != keys.generation);
+        Some(keys.epoch + u64::from(due))
+    }
+
     /// Drop the token objects' handles; new ones are made on next use.
     fn forget(&self) {
         *self.keys.lock().unwrap_or_else(PoisonError::into_inner) = None;
@@ -251,6 +270,8 @@ impl TicketKeys {
         match made {
             Ok(((transfer_private, transfer_public), current)) => Ok(Keys {
                 generation,
+                // Never the epoch of an earlier set.
+                epoch: self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 32,
                 owner,
                 transfer_private,
                 transfer_public,
@@ -273,6 +294,7 @@ impl TicketKeys {
             if let Some(p) = keys.previous.take() {
                 let _ = keys.owner.destroy_object(p.handle);
             }
+            keys.epoch += 1;
         }
         if age(&keys.current) >= self.rotation {
             let fresh = ticket_key(&keys.owner, session, now, self.sensitive())?;
@@ -288,6 +310,7 @@ impl TicketKeys {
             } else {
                 let _ = keys.owner.destroy_object(old.handle);
             }
+            keys.epoch += 1;
             tracing::info!(token = %self.token.label, "ticket key rotated");
         }
         Ok(keys)
