@@ -4,17 +4,19 @@
 //! `openssl s_time` drives the server from the same machine for a fixed
 //! wall time per sample; what counts is the server process's own CPU time
 //! (user + system, from /proc) and the handshakes its metrics counted, so
-//! the client's CPU is left out. Three modes, interleaved, five samples
-//! each, medians:
+//! the client's CPU is left out. Modes, interleaved, five samples each,
+//! medians, for a P-256 and an RSA-2048 key in SoftHSM2:
 //! - **full, no tickets**: `--no-tickets`, every connection a full
 //!   handshake with a token signature;
 //! - **full, tickets issued**: the default; each box also obtains the
-//!   ticket keys from the token (ECDH derive + wrap) to seal two tickets;
+//!   ticket keys — from a relay box, or with `--no-ticket-relay` from the
+//!   token (an ECDH derive, a KDF derive and a wrap per connection) — to
+//!   seal two tickets;
 //! - **resumed**: `s_time -reuse`, every connection after the first
 //!   resumes from a ticket: no signature, but the box still obtains the
 //!   ticket keys to open it.
 //!
-//! It also prints the token's time per ticket-key transfer (mean, from the
+//! It also prints the mean time of a box's ticket-key transfer (the
 //! server's metrics). Needs `softhsm2-util` and `openssl`.
 //!
 //! Run: `cargo bench -p tlsbox-host --bench server_process`
@@ -151,6 +153,14 @@ fn installed(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// One server configuration and how it is driven.
+struct Mode<'a> {
+    name: &'static str,
+    server: &'a Server,
+    cert: &'a Path,
+    reuse: bool,
+}
+
 fn main() {
     if !installed("softhsm2-util") || !installed("openssl") {
         eprintln!("server_process: needs softhsm2-util and openssl (tests/run.sh installs them); nothing measured");
@@ -165,70 +175,115 @@ fn main() {
             .unwrap()
     };
     let admin = TokenAdmin::open(&hsm.module, &uri(""), &pin).unwrap();
-    admin.generate("bench", b"bench", KeyAlgorithm::EcP256).unwrap();
-    let cert = home.path().join("bench.pem");
-    std::fs::write(
-        &cert,
-        admin.self_signed(&uri("bench"), &["localhost".into()], 30).unwrap(),
-    )
-    .unwrap();
+    let mut certs = Vec::new();
+    for (label, algorithm) in [("p256", KeyAlgorithm::EcP256), ("rsa", KeyAlgorithm::Rsa2048)] {
+        admin.generate(label, label.as_bytes(), algorithm).unwrap();
+        let cert = home.path().join(format!("{label}.pem"));
+        std::fs::write(
+            &cert,
+            admin.self_signed(&uri(label), &["localhost".into()], 30).unwrap(),
+        )
+        .unwrap();
+        certs.push(cert);
+    }
     drop(admin);
-    let key = format!("pkcs11:token={};object=bench", softhsm::TOKEN);
+    let key = |label: &str| format!("pkcs11:token={};object={label}", softhsm::TOKEN);
+    let (p256, rsa) = (certs[0].as_path(), certs[1].as_path());
+    let start =
+        |label: &str, cert: &Path, extra: &[&str]| start_server(home.path(), &key(label), cert, &hsm.module, extra);
 
-    let plain = start_server(home.path(), &key, &cert, &hsm.module, &["--no-tickets"]);
-    let tickets = start_server(home.path(), &key, &cert, &hsm.module, &[]);
-    // Warm both (the first connection compiles nothing, but fills pools).
-    sample(&plain, &cert, false);
-    sample(&tickets, &cert, false);
-
-    let modes: [(&str, &Server, bool); 3] = [
-        ("full handshake, no tickets (--no-tickets)", &plain, false),
-        ("full handshake, two tickets issued", &tickets, false),
-        ("resumed from a ticket (s_time -reuse)", &tickets, true),
+    let plain = start("p256", p256, &["--no-tickets"]);
+    let relayed = start("p256", p256, &[]);
+    let direct = start("p256", p256, &["--no-ticket-relay"]);
+    let rsa_plain = start("rsa", rsa, &["--no-tickets"]);
+    let rsa_relayed = start("rsa", rsa, &[]);
+    let mode = |name, server, cert, reuse| Mode {
+        name,
+        server,
+        cert,
+        reuse,
+    };
+    let modes = [
+        mode("P-256: full handshake, no tickets (--no-tickets)", &plain, p256, false),
+        mode(
+            "P-256: full handshake, two tickets issued, relay",
+            &relayed,
+            p256,
+            false,
+        ),
+        mode("P-256: resumed from a ticket, relay", &relayed, p256, true),
+        mode(
+            "P-256: full handshake, two tickets issued, --no-ticket-relay",
+            &direct,
+            p256,
+            false,
+        ),
+        mode("P-256: resumed from a ticket, --no-ticket-relay", &direct, p256, true),
+        mode(
+            "RSA-2048: full handshake, no tickets (--no-tickets)",
+            &rsa_plain,
+            rsa,
+            false,
+        ),
+        mode("RSA-2048: resumed from a ticket, relay", &rsa_relayed, rsa, true),
     ];
+    // Warm every server (pools, relays, the token's session objects).
+    for m in &modes {
+        sample(m.server, m.cert, m.reuse);
+    }
     let mut results: Vec<Vec<Sample>> = (0..modes.len()).map(|_| Vec::new()).collect();
     for round in 0..SAMPLES {
         for i in 0..modes.len() {
             // Alternate the order, so that drift hits every mode alike.
             let i = if round % 2 == 0 { i } else { modes.len() - 1 - i };
-            let (name, server, reuse) = modes[i];
-            let s = sample(server, &cert, reuse);
+            let m = &modes[i];
+            let s = sample(m.server, m.cert, m.reuse);
             eprintln!(
-                "{name}: {} handshakes ({} resumed) in {:.2} server CPU-s",
-                s.handshakes, s.resumed, s.cpu
+                "{}: {} handshakes ({} resumed) in {:.2} server CPU-s",
+                m.name, s.handshakes, s.resumed, s.cpu
             );
             results[i].push(s);
         }
     }
-    let transfers = metric(
-        tickets.status,
-        "tlsbox_keystore_ticket_key_transfer_duration_seconds_count",
-    );
-    let transfer_time = metric(
-        tickets.status,
-        "tlsbox_keystore_ticket_key_transfer_duration_seconds_sum",
-    );
+    let transfer_mean = |server: &Server| {
+        let n = metric(
+            server.status,
+            "tlsbox_keystore_ticket_key_transfer_duration_seconds_count",
+        );
+        let t = metric(
+            server.status,
+            "tlsbox_keystore_ticket_key_transfer_duration_seconds_sum",
+        );
+        t / n.max(1.0) * 1e6
+    };
 
-    println!("| `tlsbox server`, P-256 in SoftHSM2, X25519 | handshakes per server CPU-second | server CPU per handshake | resumed |");
+    println!("| `tlsbox server`, key in SoftHSM2, X25519 | handshakes per server CPU-second | server CPU per handshake | resumed |");
     println!("|---|---:|---:|---:|");
     let mut per_cpu = Vec::new();
-    for ((name, _, _), samples) in modes.iter().zip(&results) {
+    for (m, samples) in modes.iter().zip(&results) {
         let rate = median(samples.iter().map(|s| s.handshakes / s.cpu).collect());
         let resumed = median(samples.iter().map(|s| s.resumed / s.handshakes.max(1.0)).collect());
         per_cpu.push(rate);
         println!(
-            "| {name} | {rate:.0} | {:.0} µs | {:.0}% |",
+            "| {} | {rate:.0} | {:.0} µs | {:.0}% |",
+            m.name,
             1e6 / rate,
             resumed * 100.0
         );
     }
     println!();
     println!(
-        "resumed / full (tickets issued): {:.2}x handshakes per CPU-second; \
-         issuing tickets costs {:.0} µs of server CPU per full handshake; \
-         the token took {:.0} µs per ticket-key transfer (mean of {transfers}).",
-        per_cpu[2] / per_cpu[1],
+        "P-256: resumed / full without tickets {:.2}x (relay). Issuing tickets costs {:.0} µs of server CPU \
+         per full handshake with the relay, {:.0} µs with every box asking the token. \
+         RSA-2048: resumed / full without tickets {:.2}x.",
+        per_cpu[2] / per_cpu[0],
         1e6 / per_cpu[1] - 1e6 / per_cpu[0],
-        transfer_time / transfers.max(1.0) * 1e6,
+        1e6 / per_cpu[3] - 1e6 / per_cpu[0],
+        per_cpu[6] / per_cpu[5],
+    );
+    println!(
+        "A box's ticket-key transfer took {:.0} µs from a relay, {:.0} µs from the token (mean wall time).",
+        transfer_mean(&relayed),
+        transfer_mean(&direct),
     );
 }

@@ -153,7 +153,7 @@ pub(crate) struct ServerArgs {
 pub(crate) struct TicketArgs {
     /// Issue and accept no session tickets: every reconnect is a full
     /// handshake with a token signature.
-    #[arg(long, conflicts_with_all = ["ticket_rotation", "tickets_per_handshake"])]
+    #[arg(long, conflicts_with_all = ["ticket_rotation", "tickets_per_handshake", "no_ticket_relay"])]
     pub(crate) no_tickets: bool,
     /// How long one ticket key seals new tickets (e.g. 12h, 30m, 90s); the
     /// key before it still opens tickets for one more period. Also the
@@ -163,6 +163,12 @@ pub(crate) struct TicketArgs {
     /// Tickets sent after each TLS 1.3 handshake, 1 to 16 [default: 2].
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=16))]
     pub(crate) tickets_per_handshake: Option<u8>,
+    /// Have every connection's box ask the token for the ticket keys,
+    /// instead of a long-lived relay box that asks once per rotation (the
+    /// keys then live only in connection boxes; each handshake costs the
+    /// token a derive and a wrap).
+    #[arg(long)]
+    pub(crate) no_ticket_relay: bool,
 }
 
 /// A rotation period: a humantime duration from 1 s to 7 days.

@@ -97,8 +97,7 @@ pub(crate) fn build(
         versions: args.protocol.versions(),
         client_auth,
         peer_policy,
-        // Connection boxes get the ticket keys from a relay box, over X25519.
-        resumption: loaded.tickets.map(|_| Resumption {
+        resumption: loaded.tickets.map(|token_group| Resumption {
             tickets_per_handshake: args
                 .tickets
                 .tickets_per_handshake
@@ -106,7 +105,11 @@ pub(crate) fn build(
             ticket_lifetime: u32::try_from(ticket_rotation(args).unwrap_or(DEFAULT_TICKET_ROTATION).as_secs())
                 .unwrap_or(MAX_TICKET_LIFETIME)
                 .min(MAX_TICKET_LIFETIME),
-            transfer_group: NamedGroup::X25519,
+            // From a relay box, the transfer is always over X25519.
+            transfer_group: match args.tickets.no_ticket_relay {
+                true => token_group,
+                false => NamedGroup::X25519,
+            },
         }),
         key_policy: args.protocol.key_policy(),
         ..Default::default()
@@ -114,12 +117,12 @@ pub(crate) fn build(
     let keystore = match loaded.tickets {
         // The token is asked for the ticket keys once per relay and
         // rotation; the relays wrap them for each connection's box.
-        Some(token_group) => {
+        Some(token_group) if !args.tickets.no_ticket_relay => {
             let slots = std::thread::available_parallelism().map_or(2, usize::from);
             let relay = TicketRelay::new(engine, loaded.keystore.clone(), token_group, slots);
             Arc::new(RelayedKeystore::new(loaded.keystore, Arc::new(relay)))
         }
-        None => loaded.keystore,
+        _ => loaded.keystore,
     };
     let config = ServerConfig::new(engine, &options, meter(keystore)).context("server configuration")?;
     Ok(TlsState {
