@@ -9,7 +9,7 @@
 //! previous key's end, a re-initialised module), and after a trap.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use tlsbox_core::rustls::{NamedGroup, SignatureScheme};
 use wasmtime::component::ResourceAny;
@@ -27,6 +27,12 @@ struct RelayBox {
     relay: ResourceAny,
     /// The token's key-set epoch it holds.
     epoch: Option<u64>,
+}
+
+/// How many relay boxes a server keeps: one per core, each serving one
+/// connection's box at a time.
+pub fn default_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 /// A few relay boxes, each serving one connection's box at a time.
@@ -79,8 +85,10 @@ impl TicketRelay {
         }
     }
 
-    /// A relay box holding the token's current keys.
-    fn build(&self) -> Result<RelayBox, KeystoreError> {
+    /// A relay box holding the token's keys of `epoch` (read before the
+    /// keys are fetched: if a rotation slips in between, the relay looks
+    /// stale at once and is rebuilt, never the other way round).
+    fn build(&self, epoch: Option<u64>) -> Result<RelayBox, KeystoreError> {
         let failed = |e: String| KeystoreError::Failed(format!("ticket relay: {e}"));
         let (mut store, instance) = self
             .engine
@@ -100,7 +108,7 @@ impl TicketRelay {
             store,
             instance,
             relay,
-            epoch: self.token.ticket_keys_epoch(),
+            epoch,
         })
     }
 
@@ -114,9 +122,15 @@ impl TicketRelay {
             None => true,
         };
         if stale {
-            // Free the old box's pool slot before taking another.
-            *slot = None;
-            *slot = Some(self.build()?);
+            match self.build(epoch) {
+                Ok(fresh) => *slot = Some(fresh),
+                // A token that is away: the keys in hand still serve
+                // (resumption needs no token), until it answers again.
+                Err(e) if slot.is_some() => {
+                    tracing::warn!(error = %e, "ticket relay not refreshed; serving the keys it holds");
+                }
+                Err(e) => return Err(e),
+            }
         }
         let Some(relay) = slot.as_mut() else {
             return Err(KeystoreError::Failed("ticket relay: no relay".into()));
@@ -157,10 +171,12 @@ impl TicketRelay {
 
 /// A keystore that signs through `inner` and hands out ticket keys from a
 /// [`TicketRelay`]: what a server's connection boxes should be given when
-/// tickets are on.
+/// tickets are on. It holds the relay weakly: whoever owns the server's
+/// configuration keeps it (a reload drops the old relays even while old
+/// connections live on; their boxes then get no more ticket keys).
 pub struct RelayedKeystore {
     inner: Arc<dyn Keystore>,
-    relay: Arc<TicketRelay>,
+    relay: Weak<TicketRelay>,
 }
 
 impl std::fmt::Debug for RelayedKeystore {
@@ -172,9 +188,12 @@ impl std::fmt::Debug for RelayedKeystore {
 }
 
 impl RelayedKeystore {
-    /// Sign with `inner`; ticket keys from `relay`.
-    pub fn new(inner: Arc<dyn Keystore>, relay: Arc<TicketRelay>) -> Self {
-        Self { inner, relay }
+    /// Sign with `inner`; ticket keys from `relay` while it lives.
+    pub fn new(inner: Arc<dyn Keystore>, relay: &Arc<TicketRelay>) -> Self {
+        Self {
+            inner,
+            relay: Arc::downgrade(relay),
+        }
     }
 }
 
@@ -188,7 +207,10 @@ impl Keystore for RelayedKeystore {
     }
 
     fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
-        self.relay.wrap_for(box_public_key)
+        match self.relay.upgrade() {
+            Some(relay) => relay.wrap_for(box_public_key),
+            None => Err(KeystoreError::Failed("the ticket relay is gone (reloaded)".into())),
+        }
     }
 
     fn ticket_keys_epoch(&self) -> Option<u64> {

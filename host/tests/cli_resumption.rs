@@ -1,7 +1,7 @@
 //! `tlsbox server` and session resumption: tickets keyed in the token
 //! (resumed handshakes cost no signature, as its metrics show), no tickets
-//! when the key is a file or with --no-tickets, and KeyUpdate after a byte
-//! count.
+//! when the key is a file, with --no-tickets or with client certificates,
+//! and KeyUpdate after a byte count.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 mod common;
@@ -118,6 +118,29 @@ fn a_key_in_a_file_or_no_tickets_means_no_ticket_and_the_log_says_why() {
     let out = s_client_to(port, &cert, &[]);
     assert!(out.contains("New, TLSv1.3"), "{out}");
     assert!(!out.contains("New Session Ticket"), "{out}");
+    assert!(!server.log().contains("session tickets on"), "{}", server.log());
+
+    // With client certificates: a resumed session would not verify them
+    // again, so no tickets.
+    let port = free_port();
+    let mut cmd = tlsbox(home.path());
+    cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--key",
+            &key,
+            "--cert",
+            cert.to_str().unwrap(),
+            "--cacert",
+            &pki("ca.pem"),
+        ])
+        .arg("--pkcs11-module")
+        .arg(&hsm.module)
+        .env("PKCS11_PIN", softhsm::PIN);
+    let server = Proxy::spawn(home.path(), cmd, port);
+    server.wait_for_log(
+        "session tickets off: client certificates are verified on every handshake",
+        1,
+    );
     assert!(!server.log().contains("session tickets on"), "{}", server.log());
 }
 

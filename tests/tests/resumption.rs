@@ -234,7 +234,7 @@ fn through_a_relay_the_token_is_asked_once_per_rotation_and_rotation_still_holds
     let relay = Arc::new(TicketRelay::new(engine(), a.keys.clone(), group, 1));
     let mut options = a.options();
     options.resumption.as_mut().unwrap().transfer_group = NamedGroup::X25519;
-    let server = BoxServer::start(options, Arc::new(RelayedKeystore::new(a.keys.clone(), relay)));
+    let server = BoxServer::start(options, Arc::new(RelayedKeystore::new(a.keys.clone(), &relay)));
     rotation_case(&a, server);
     // Five connections; the relay asked at the start and after each of
     // the two key-set changes.
@@ -279,6 +279,40 @@ fn rotation_case(a: &Deployment, server: BoxServer) {
 }
 
 #[test]
+fn tls12_clients_get_no_usable_ticket_and_a_full_handshake_each_time() {
+    // A TLS 1.2 ticket would hold the master secret itself: the box seals
+    // none (an empty NewSessionTicket, as RFC 5077 allows).
+    let a = deployment(softhsm::TOKEN, "tls12", Tickets::Sealed);
+    let server = a.serve();
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("tls12.sess");
+    let out = s_client_raw(
+        server.port(),
+        &a.cert,
+        &["-tls1_2", "-sess_out", session.to_str().unwrap()],
+    );
+    assert!(out.contains("New, TLSv1.2"), "{out}");
+    assert!(!out.contains("TLS session ticket:"), "no ticket: {out}");
+    // OpenSSL keeps no session it cannot resume; if it did, it must not
+    // resume.
+    if session.exists() {
+        let out = s_client_raw(
+            server.port(),
+            &a.cert,
+            &["-tls1_2", "-sess_in", session.to_str().unwrap()],
+        );
+        assert!(out.contains("New, TLSv1.2"), "{out}");
+        assert_eq!(a.signatures(), 2);
+    } else {
+        assert_eq!(a.signatures(), 1);
+    }
+    // The same server still resumes TLS 1.3.
+    let tls13 = dir.path().join("tls13.sess");
+    assert_eq!(outcome(&s_client(&server, &a.cert, "-sess_out", &tls13)), "new");
+    assert_eq!(outcome(&s_client(&server, &a.cert, "-sess_in", &tls13)), "reused");
+}
+
+#[test]
 fn gnutls_cli_resumes() {
     require("gnutls-cli");
     let a = deployment(softhsm::TOKEN, "gnutls", Tickets::Sealed);
@@ -313,6 +347,11 @@ fn a_ticket_from_another_deployment_gets_a_full_handshake() {
     assert_eq!(outcome(&out), "new", "{out}");
     assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
     assert_eq!(b.signatures(), 1);
+    // B's own tickets work: the refusal was about A's key.
+    let own = dir.path().join("b.sess");
+    assert_eq!(outcome(&s_client(&server_b, &b.cert, "-sess_out", &own)), "new");
+    assert_eq!(outcome(&s_client(&server_b, &b.cert, "-sess_in", &own)), "reused");
+    assert_eq!(b.signatures(), 2);
 }
 
 /// A box endpoint that keeps a copy of every byte crossing its boundary.
@@ -405,12 +444,11 @@ impl Keystore for Tap {
 }
 
 fn boundary_check(c: Deployment, public_key_len: usize, relayed: bool) {
+    let group = c.keys.inner.ticket_transfer_group().unwrap();
+    let relay = Arc::new(TicketRelay::new(engine(), c.keys.clone(), group, 1));
     let tap = Arc::new(Tap {
         inner: match relayed {
-            true => {
-                let relay = TicketRelay::new(engine(), c.keys.clone(), NamedGroup::X25519, 1);
-                Arc::new(RelayedKeystore::new(c.keys.clone(), Arc::new(relay)))
-            }
+            true => Arc::new(RelayedKeystore::new(c.keys.clone(), &relay)),
             false => c.keys.clone(),
         },
         seen: Mutex::new(Vec::new()),

@@ -777,12 +777,13 @@ impl Connection {
         if self.key_update_room().is_some() {
             self.sent_under_key = self.sent_under_key.saturating_add(written as u64);
             if self.sent_under_key >= self.key_policy.key_update_after_bytes {
-                self.sent_under_key = 0;
                 // A TLS 1.3 KeyUpdate that asks the peer to update too.
-                self.tls.refresh_traffic_keys().map_err(|e| {
-                    let err = Error::from_rustls(&e);
-                    self.fail(err)
-                })?;
+                // rustls refuses while part of a peer's handshake message
+                // is buffered: the count stays full, and the next write
+                // (given room again below) tries once more.
+                if self.tls.refresh_traffic_keys().is_ok() {
+                    self.sent_under_key = 0;
+                }
             }
         }
         Ok(written)
@@ -795,8 +796,12 @@ impl Connection {
         if limit == 0 || self.tls.is_handshaking() || self.tls.protocol_version() != Some(ProtocolVersion::TLSv1_3) {
             return None;
         }
-        let room = limit.saturating_sub(self.sent_under_key).max(1);
-        Some(usize::try_from(room).unwrap_or(usize::MAX))
+        match limit.checked_sub(self.sent_under_key).filter(|room| *room > 0) {
+            Some(room) => Some(usize::try_from(room).unwrap_or(usize::MAX)),
+            // An update is owed and rustls could not send it yet: do not
+            // hold the data back meanwhile.
+            None => Some(usize::MAX),
+        }
     }
 
     /// Derive `length` bytes of keying material from the session (RFC 8446

@@ -55,8 +55,9 @@ pub struct WrappedTicketKey {
 /// What the keystore answers a box that asks for the ticket keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrappedTicketKeys {
-    /// The token's transfer key (P-256, SEC1 uncompressed point): the
-    /// other half of the key agreement that wrapped the keys.
+    /// The token's (or a relay's) transfer key, in the form of the box's
+    /// key (X25519: 32 bytes; P-256: SEC1 uncompressed): the other half of
+    /// the key agreement that wrapped the keys.
     pub token_public_key: Vec<u8>,
     /// The keys that may open tickets, each wrapped.
     pub keys: Vec<WrappedTicketKey>,
@@ -71,9 +72,10 @@ pub trait Keystore: Send + Sync {
     /// with `key` using `scheme`; ECDSA signatures are DER.
     fn sign(&self, key: &str, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, KeystoreError>;
 
-    /// The session-ticket keys, wrapped for the box whose ephemeral P-256
-    /// public key (SEC1 uncompressed) is `box_public_key`. A keystore
-    /// without ticket keys says so; the box then issues no tickets.
+    /// The session-ticket keys, wrapped for the box whose ephemeral public
+    /// key is `box_public_key` (X25519, or P-256 SEC1 uncompressed, as the
+    /// server's resumption settings name). A keystore without ticket keys
+    /// says so; the box then issues no tickets.
     fn ticket_keys(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
         let _ = box_public_key;
         Err(KeystoreError::Failed("this keystore holds no ticket keys".into()))

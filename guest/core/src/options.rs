@@ -32,6 +32,9 @@ pub enum ClientAuth {
 
 /// Session resumption with stateless tickets (RFC 8446 §4.6.1), sealed
 /// with ticket keys the keystore hands over wrapped ([`crate::tickets`]).
+/// TLS 1.3 only. A resumed session keeps the client certificate of the
+/// session it resumes, unverified again: with client authentication, only
+/// turn tickets on if that is acceptable (the CLI does not).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resumption {
     /// NewSessionTicket messages sent after each TLS 1.3 handshake.

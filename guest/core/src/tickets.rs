@@ -88,6 +88,26 @@ enum State {
     Unavailable,
 }
 
+const TLS13: u16 = 0x0304;
+
+/// The protocol version a rustls session state records: rustls 0.23
+/// encodes `ServerSessionValue` as an optional SNI (a flag, then a
+/// length-prefixed name) and then the version. The TLS 1.2 resumption
+/// tests pin this.
+fn state_version(plain: &[u8]) -> Option<u16> {
+    let (&has_sni, rest) = plain.split_first()?;
+    let rest = match has_sni {
+        0 => rest,
+        1 => {
+            let (&len, rest) = rest.split_first()?;
+            rest.get(usize::from(len)..)?
+        }
+        _ => return None,
+    };
+    let (version, _) = rest.split_first_chunk::<2>()?;
+    Some(u16::from_be_bytes(*version))
+}
+
 /// rustls' `ProducesTickets`, with keys fetched from the keystore on first use.
 pub(crate) struct Ticketer {
     keystore: Arc<dyn Keystore>,
@@ -304,6 +324,12 @@ impl rustls::server::ProducesTickets for Ticketer {
     }
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        // TLS 1.3 only: a TLS 1.2 ticket would carry the master secret
+        // itself, so the ticket key's compromise would open the sessions.
+        // rustls then sends an empty ticket, as RFC 5077 allows.
+        if state_version(plain) != Some(TLS13) {
+            return None;
+        }
         self.with_keys(|keys| {
             let key = keys.iter().find(|k| k.issue)?;
             let mut nonce = [0u8; NONCE_LEN];
@@ -335,6 +361,7 @@ impl rustls::server::ProducesTickets for Ticketer {
                 .decrypt(nonce.into(), Payload { msg: sealed, aad: name })
                 .ok()
         })
+        .filter(|plain| state_version(plain) == Some(TLS13))
     }
 }
 
@@ -346,6 +373,31 @@ mod tests {
     use crate::keystore::KeyInfo;
     use rustls::server::ProducesTickets;
     use rustls::SignatureScheme;
+
+    /// A TLS 1.3 session state as rustls encodes it (no SNI), ending in `tag`.
+    fn state(tag: &[u8]) -> Vec<u8> {
+        [&[0, 0x03, 0x04][..], tag].concat()
+    }
+
+    #[test]
+    fn only_tls13_states_are_sealed_or_opened() {
+        let ticketer = Ticketer::new(
+            Arc::new(FakeToken::new(vec![([1; 16], [7; 32], true)])),
+            NamedGroup::X25519,
+            60,
+        );
+        assert_eq!(
+            state_version(&[1, 3, b'a', b'b', b'c', 0x03, 0x04, 9]),
+            Some(TLS13),
+            "with SNI"
+        );
+        assert_eq!(state_version(&[1, 200, 0]), None);
+        assert_eq!(state_version(&[]), None);
+        assert_eq!(ticketer.encrypt(&[0, 0x03, 0x03, 1, 2]), None, "TLS 1.2");
+        assert_eq!(ticketer.encrypt(&[2, 0x03, 0x04]), None);
+        let ticket = ticketer.encrypt(&state(b"x")).unwrap();
+        assert_eq!(ticketer.decrypt(&ticket).unwrap(), state(b"x"));
+    }
 
     /// A ticket key in the fake token: name, key, whether it issues.
     type FakeKey = ([u8; 16], [u8; 32], bool);
@@ -423,12 +475,12 @@ mod tests {
         let token = Arc::new(FakeToken::new(vec![([1; 16], [7; 32], true)]));
         let a = Ticketer::new(token.clone(), NamedGroup::X25519, 3600);
         let b = Ticketer::new(token.clone(), NamedGroup::X25519, 3600);
-        let ticket = a.encrypt(b"session state").unwrap();
+        let ticket = a.encrypt(&state(b"session state")).unwrap();
         assert_eq!(&ticket[..16], &[1; 16], "the ticket starts with the key's name");
         assert!(!ticket.windows(13).any(|w| w == b"session state"), "sealed");
-        assert_eq!(b.decrypt(&ticket).unwrap(), b"session state");
+        assert_eq!(b.decrypt(&ticket).unwrap(), state(b"session state"));
         // Each box asked once, however many tickets it handles.
-        a.encrypt(b"again").unwrap();
+        a.encrypt(&state(b"again")).unwrap();
         assert_eq!(*token.asked.lock().unwrap(), 2);
     }
 
@@ -436,12 +488,12 @@ mod tests {
     fn after_a_rotation_old_tickets_open_and_new_ones_use_the_new_key() {
         let token = Arc::new(FakeToken::new(vec![([1; 16], [7; 32], true)]));
         let old = Ticketer::new(token.clone(), NamedGroup::X25519, 3600)
-            .encrypt(b"old")
+            .encrypt(&state(b"old"))
             .unwrap();
         *token.keys.lock().unwrap() = vec![([2; 16], [8; 32], true), ([1; 16], [7; 32], false)];
         let rotated = Ticketer::new(token.clone(), NamedGroup::X25519, 3600);
-        assert_eq!(rotated.decrypt(&old).unwrap(), b"old");
-        assert_eq!(&rotated.encrypt(b"new").unwrap()[..16], &[2; 16]);
+        assert_eq!(rotated.decrypt(&old).unwrap(), state(b"old"));
+        assert_eq!(&rotated.encrypt(&state(b"new")).unwrap()[..16], &[2; 16]);
         // Past the overlap the old key is gone, and so is the old ticket.
         *token.keys.lock().unwrap() = vec![([3; 16], [9; 32], true), ([2; 16], [8; 32], false)];
         assert_eq!(Ticketer::new(token, NamedGroup::secp256r1, 3600).decrypt(&old), None);
@@ -451,7 +503,7 @@ mod tests {
     fn tampered_foreign_or_short_tickets_do_not_open() {
         let token = Arc::new(FakeToken::new(vec![([1; 16], [7; 32], true)]));
         let ticketer = Ticketer::new(token, NamedGroup::secp256r1, 3600);
-        let ticket = ticketer.encrypt(b"state").unwrap();
+        let ticket = ticketer.encrypt(&state(b"state")).unwrap();
         for i in 0..ticket.len() {
             let mut bad = ticket.clone();
             bad[i] ^= 1;
@@ -482,7 +534,7 @@ mod tests {
     #[test]
     fn without_keys_no_ticket_is_issued_or_accepted() {
         let ticketer = Ticketer::new(Arc::new(Refuses), NamedGroup::X25519, 3600);
-        assert_eq!(ticketer.encrypt(b"state"), None);
+        assert_eq!(ticketer.encrypt(&state(b"state")), None);
         assert_eq!(ticketer.decrypt(&[0; 64]), None);
     }
 
@@ -529,20 +581,20 @@ mod tests {
             NamedGroup::X25519,
             60,
         )
-        .encrypt(b"old")
+        .encrypt(&state(b"old"))
         .unwrap();
         let relay = Arc::new(Relayed(Relay::obtain(&*token, NamedGroup::secp256r1).unwrap()));
         for _ in 0..3 {
             let boxed = Ticketer::new(relay.clone(), NamedGroup::X25519, 60);
-            assert_eq!(boxed.decrypt(&old).unwrap(), b"old");
-            let new = boxed.encrypt(b"new").unwrap();
+            assert_eq!(boxed.decrypt(&old).unwrap(), state(b"old"));
+            let new = boxed.encrypt(&state(b"new")).unwrap();
             assert_eq!(&new[..16], &[2; 16]);
             // A box that asked the token directly opens it too.
             assert_eq!(
                 Ticketer::new(token.clone(), NamedGroup::X25519, 60)
                     .decrypt(&new)
                     .unwrap(),
-                b"new"
+                state(b"new")
             );
         }
         assert_eq!(

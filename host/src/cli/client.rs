@@ -82,6 +82,7 @@ pub(crate) fn build(
     };
     let config = ClientConfig::new(engine, &options, meter(client.keystore)).context("client configuration")?;
     Ok(TlsState {
+        _relay: None,
         config: TlsConfig::Client(config),
         leaves,
         tokens: client.tokens,

@@ -73,13 +73,14 @@ pub(crate) fn build(
     args: &ServerArgs,
     meter: &dyn Fn(Arc<dyn Keystore>) -> Arc<dyn Keystore>,
 ) -> Result<TlsState> {
+    let rotation = ticket_rotation(args);
     let loaded = if args.key.is_empty() {
         if !args.cert.is_empty() {
             bail!("--cert needs --key");
         }
-        generated_identity(args)?
+        generated_identity(args, rotation)?
     } else {
-        keysource::load_all(&args.cert, &args.key, &args.pkcs11, ticket_rotation(args))?
+        keysource::load_all(&args.cert, &args.key, &args.pkcs11, rotation)?
     };
     let (client_auth, peer_policy) = client_authentication(args)?;
     let mut identities = loaded.identities.into_iter();
@@ -102,7 +103,7 @@ pub(crate) fn build(
                 .tickets
                 .tickets_per_handshake
                 .unwrap_or(DEFAULT_TICKETS_PER_HANDSHAKE),
-            ticket_lifetime: u32::try_from(ticket_rotation(args).unwrap_or(DEFAULT_TICKET_ROTATION).as_secs())
+            ticket_lifetime: u32::try_from(rotation.unwrap_or(DEFAULT_TICKET_ROTATION).as_secs())
                 .unwrap_or(MAX_TICKET_LIFETIME)
                 .min(MAX_TICKET_LIFETIME),
             // From a relay box, the transfer is always over X25519.
@@ -114,26 +115,32 @@ pub(crate) fn build(
         key_policy: args.protocol.key_policy(),
         ..Default::default()
     };
-    let keystore = match loaded.tickets {
+    let (keystore, relay) = match loaded.tickets {
         // The token is asked for the ticket keys once per relay and
         // rotation; the relays wrap them for each connection's box.
         Some(token_group) if !args.tickets.no_ticket_relay => {
-            let slots = std::thread::available_parallelism().map_or(2, usize::from);
-            let relay = TicketRelay::new(engine, loaded.keystore.clone(), token_group, slots);
-            Arc::new(RelayedKeystore::new(loaded.keystore, Arc::new(relay)))
+            let relay = Arc::new(TicketRelay::new(
+                engine,
+                loaded.keystore.clone(),
+                token_group,
+                tlsbox_host::relay::default_slots(),
+            ));
+            let keystore: Arc<dyn Keystore> = Arc::new(RelayedKeystore::new(loaded.keystore, &relay));
+            (keystore, Some(relay))
         }
-        _ => loaded.keystore,
+        _ => (loaded.keystore, None),
     };
     let config = ServerConfig::new(engine, &options, meter(keystore)).context("server configuration")?;
     Ok(TlsState {
         config: TlsConfig::Server(config),
         leaves,
         tokens: loaded.tokens,
+        _relay: relay,
     })
 }
 
 /// The zero-configuration identity: a local CA's certificate for localhost.
-fn generated_identity(args: &ServerArgs) -> Result<keysource::Loaded> {
+fn generated_identity(args: &ServerArgs, rotation: Option<Duration>) -> Result<keysource::Loaded> {
     let dir = match &args.state_dir {
         Some(d) => d.clone(),
         None => dirs::data_dir()
@@ -155,12 +162,21 @@ fn generated_identity(args: &ServerArgs) -> Result<keysource::Loaded> {
         generated.ca_cert.display()
     );
     let key = generated.key.to_string_lossy().into_owned();
-    keysource::load_all(&[generated.cert], &[key], &args.pkcs11, ticket_rotation(args))
+    keysource::load_all(&[generated.cert], &[key], &args.pkcs11, rotation)
 }
 
-/// How often ticket keys rotate, or `None` for no tickets.
+/// How often ticket keys rotate, or `None` for no tickets. With client
+/// certificates there are none: a resumed session would skip the
+/// certificate's verification and the --allow-* policy.
 fn ticket_rotation(args: &ServerArgs) -> Option<Duration> {
-    (!args.tickets.no_tickets).then(|| args.tickets.ticket_rotation.unwrap_or(DEFAULT_TICKET_ROTATION))
+    if args.tickets.no_tickets {
+        return None;
+    }
+    if args.cacert.is_some() && !args.disable_authentication {
+        tracing::info!("session tickets off: client certificates are verified on every handshake");
+        return None;
+    }
+    Some(args.tickets.ticket_rotation.unwrap_or(DEFAULT_TICKET_ROTATION))
 }
 
 /// Client certificates: asked for when --cacert is given, and with

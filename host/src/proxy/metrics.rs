@@ -126,7 +126,7 @@ impl Metrics {
         );
         r.register(
             "keystore_ticket_key_transfer_duration_seconds",
-            "Time the token took to wrap the ticket keys for one box",
+            "Time to wrap the ticket keys for one box (by a relay box, or the token with --no-ticket-relay)",
             m.ticket_key_seconds.clone(),
         );
         r.register(

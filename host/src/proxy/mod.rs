@@ -90,6 +90,9 @@ pub(crate) struct TlsState {
     pub(crate) leaves: Vec<Vec<u8>>,
     /// PKCS#11 keystores in use, for token health in /_status.
     pub(crate) tokens: Vec<Arc<Pkcs11Keystore>>,
+    /// The ticket relay the server's boxes get ticket keys from: owned
+    /// here, so that a reload retires it with the configuration.
+    pub(crate) _relay: Option<Arc<tlsbox_host::relay::TicketRelay>>,
 }
 
 /// A running listener: its spec and current configuration.
@@ -160,7 +163,10 @@ pub(crate) async fn run(plan: Plan) -> Result<()> {
             ListenerArgs::Client(a) => cli::client_spec(a).await?,
         });
     }
-    let max_instances = specs.iter().map(|s| s.limits.max_conns).sum::<usize>() + SPARE_INSTANCES;
+    // Ticket relays are boxes too: the current ones, a replacement each
+    // while it is built, and a reload's overlap.
+    let relays = specs.len() * 3 * tlsbox_host::relay::default_slots();
+    let max_instances = specs.iter().map(|s| s.limits.max_conns).sum::<usize>() + SPARE_INSTANCES + relays;
     let engine = Engine::new(EngineConfig {
         max_instances: u32::try_from(max_instances).context("too many connections allowed")?,
         ..EngineConfig::default()

@@ -563,6 +563,12 @@ impl Pkcs11Keystore {
             token: token.label.clone(),
             reason,
         };
+        let max = Duration::from_secs(u64::from(tlsbox_core::options::MAX_TICKET_LIFETIME));
+        if rotation < Duration::from_secs(1) || rotation > max {
+            return Err(unavailable(format!(
+                "a rotation of {rotation:?}: it must be 1 s to 7 days (it is also the ticket lifetime)"
+            )));
+        }
         let mechanisms = {
             let generation = token.module.enter();
             token

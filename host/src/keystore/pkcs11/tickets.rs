@@ -138,13 +138,6 @@ pub(crate) struct TicketKeys {
     pub(crate) readable: bool,
 }
 
-/// A snapshot of what a transfer needs, taken under the lock.
-struct Transfer {
-    transfer_private: ObjectHandle,
-    transfer_public: Vec<u8>,
-    keys: Vec<(TicketKey, bool)>,
-}
-
 impl TicketKeys {
     pub(crate) fn new(token: Arc<Token>, kind: TransferKind, rotation: Duration, clock: Clock) -> Self {
         Self {
@@ -195,78 +188,90 @@ impl TicketKeys {
     pub(crate) fn wrap_for(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
         let failed = |e: Pkcs11Error| KeystoreError::Failed(format!("ticket keys, token {:?}: {e}", self.token.label));
         let result = self.token.with_session(|session, generation| {
-            let transfer = self.snapshot(session, generation)?;
-            wrap(session, &transfer, box_public_key)
+            // One transfer at a time: a rotation destroys handles that a
+            // concurrent wrap would still use. (With relays, transfers
+            // are rare; without, this bounds the token's ticket work.)
+            let mut guard = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+            let keys = self.current(&mut guard, session, generation)?;
+            wrap(session, keys, box_public_key)
         });
-        if let Err(Pkcs11Error::Call(CkError::Pkcs11(
-            RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid | RvError::SessionHandleInvalid,
-            _,
-        ))) = &result
+        if let Err(Pkcs11Error::Call(CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _))) =
+            &result
         {
-            // The objects are gone (their session was closed behind our
-            // back): make new ones on the next call. Tickets sealed with
-            // the old keys no longer open; clients do a full handshake.
+            // The objects are gone (their session closed or logged out
+            // behind our back): make new ones on the next call. Tickets
+            // sealed with the old keys no longer open.
             tracing::warn!(token = %self.token.label, "ticket keys lost in the token; new ones will be made");
-            self.forget();
+            self.discard();
         }
         result.map_err(failed)
     }
 
     /// The epoch of the key set [`Self::wrap_for`] would wrap now: the
-    /// current set's, or one past it when a rotation (or the previous
-    /// key's end, or a re-initialisation) is due. No token call.
+    /// current set's plus the changes that are due (a rotation, the
+    /// previous key's end; a re-initialisation makes a new set, whose
+    /// epoch differs from all). No token call.
     pub(crate) fn epoch(&self) -> Option<u64> {
         let guard = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         let keys = guard.as_ref()?;
         let now = (self.clock)();
         let age = |k: &TicketKey| now.saturating_duration_since(k.made);
-        let due = age(&keys.current) >= self.rotation
-            || keys.previous.is_some_and(|p| age(&p) >= 2 * self.rotation)
-            || self.token.module.try_enter().is_some_and(|g| *g != keys.generation);
-        Some(keys.epoch + u64::from(due))
+        let rotation_due = age(&keys.current) >= self.rotation;
+        let previous_ends = keys
+            .previous
+            .is_some_and(|p| age(&p) >= self.rotation.saturating_mul(2));
+        let reinitialised = self.token.module.try_enter().is_some_and(|g| *g != keys.generation);
+        Some(keys.epoch + u64::from(rotation_due) + u64::from(previous_ends) + u64::from(reinitialised))
     }
 
-    /// Drop the token objects' handles; new ones are made on next use.
-    fn forget(&self) {
-        *self.keys.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    /// Drop the key set; new keys are made on next use. Its owner session
+    /// is closed (destroying the objects) if it still answers in the
+    /// current generation, else forgotten: a number the token voided may
+    /// already name another session.
+    fn discard(&self) {
+        let keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let (Some(keys), Some(generation)) = (keys, self.token.module.try_enter()) {
+            if keys.generation == *generation && keys.owner.get_session_info().is_ok() {
+                let _ = keys.owner.close();
+            }
+        }
     }
 
     /// The keys to wrap now: made on first use and after a
-    /// re-initialisation, rotated when the period is over.
-    fn snapshot(&self, session: &Session, generation: u64) -> Result<Transfer, Pkcs11Error> {
-        let mut guard = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+    /// re-initialisation, rotated when the period is over. If a rotation
+    /// fails, the set in hand stays.
+    fn current<'k>(
+        &self,
+        guard: &'k mut Option<Keys>,
+        session: &Session,
+        generation: u64,
+    ) -> Result<&'k Keys, Pkcs11Error> {
         let now = (self.clock)();
-        let keys = match guard.take() {
-            Some(keys) if keys.generation == generation => self.rotate(keys, session, now)?,
-            stale => {
-                if stale.is_some() {
+        match guard {
+            Some(keys) if keys.generation == generation => self.rotate(keys, now)?,
+            _ => {
+                if guard.is_some() {
                     // The module was re-initialised: those handles and that
                     // session are void, to be forgotten, not closed.
                     tracing::warn!(token = %self.token.label, "PKCS#11 module re-initialised: new ticket keys");
                 }
-                self.make(session, generation, now)?
+                *guard = Some(self.make(session, generation, now)?);
             }
-        };
-        let transfer = Transfer {
-            transfer_private: keys.transfer_private,
-            transfer_public: keys.transfer_public.clone(),
-            keys: std::iter::once((keys.current, true))
-                .chain(keys.previous.map(|k| (k, false)))
-                .collect(),
-        };
-        *guard = Some(keys);
-        Ok(transfer)
+        }
+        guard
+            .as_ref()
+            .ok_or_else(|| Pkcs11Error::UnsupportedKey("no ticket keys".into()))
     }
 
     /// A fresh set: an owner session, a transfer key pair, a ticket key.
-    fn make(&self, session: &Session, generation: u64, now: Instant) -> Result<Keys, Pkcs11Error> {
+    fn make(&self, _session: &Session, generation: u64, now: Instant) -> Result<Keys, Pkcs11Error> {
         let owner = self
             .token
             .module
             .ctx()
             .open_ro_session_no_drop(self.token.slot(generation)?)?;
         let made = transfer_key_pair(&owner, self.kind)
-            .and_then(|transfer| Ok((transfer, ticket_key(&owner, session, now, self.sensitive())?)));
+            .and_then(|transfer| Ok((transfer, ticket_key(&owner, now, self.sensitive())?)));
         match made {
             Ok(((transfer_private, transfer_public), current)) => Ok(Keys {
                 generation,
@@ -287,17 +292,21 @@ impl TicketKeys {
     }
 
     /// Rotate when the current key's period is over; destroy what no
-    /// ticket still in its lifetime can need.
-    fn rotate(&self, mut keys: Keys, session: &Session, now: Instant) -> Result<Keys, Pkcs11Error> {
+    /// ticket still in its lifetime can need. A failure changes nothing.
+    fn rotate(&self, keys: &mut Keys, now: Instant) -> Result<(), Pkcs11Error> {
         let age = |k: &TicketKey| now.saturating_duration_since(k.made);
-        if keys.previous.is_some_and(|p| age(&p) >= 2 * self.rotation) {
+        let two_periods = self.rotation.saturating_mul(2);
+        let fresh = match age(&keys.current) >= self.rotation {
+            true => Some(ticket_key(&keys.owner, now, self.sensitive())?),
+            false => None,
+        };
+        if keys.previous.is_some_and(|p| age(&p) >= two_periods) {
             if let Some(p) = keys.previous.take() {
                 let _ = keys.owner.destroy_object(p.handle);
             }
             keys.epoch += 1;
         }
-        if age(&keys.current) >= self.rotation {
-            let fresh = ticket_key(&keys.owner, session, now, self.sensitive())?;
+        if let Some(fresh) = fresh {
             let old = std::mem::replace(&mut keys.current, fresh);
             // A ticket sealed just before now lives `rotation` more: the
             // old key opens tickets until it is two periods old. Past
@@ -305,7 +314,7 @@ impl TicketKeys {
             if let Some(p) = keys.previous.take() {
                 let _ = keys.owner.destroy_object(p.handle);
             }
-            if age(&old) < 2 * self.rotation {
+            if age(&old) < two_periods {
                 keys.previous = Some(old);
             } else {
                 let _ = keys.owner.destroy_object(old.handle);
@@ -313,7 +322,7 @@ impl TicketKeys {
             keys.epoch += 1;
             tracing::info!(token = %self.token.label, "ticket key rotated");
         }
-        Ok(keys)
+        Ok(())
     }
 }
 
@@ -366,8 +375,8 @@ fn transfer_key_pair(owner: &Session, kind: TransferKind) -> Result<(ObjectHandl
 }
 
 /// A new ticket key, named with 16 random bytes from the token.
-fn ticket_key(owner: &Session, session: &Session, now: Instant, sensitive: bool) -> Result<TicketKey, Pkcs11Error> {
-    let name: [u8; KEY_NAME_LEN] = session
+fn ticket_key(owner: &Session, now: Instant, sensitive: bool) -> Result<TicketKey, Pkcs11Error> {
+    let name: [u8; KEY_NAME_LEN] = owner
         .generate_random_vec(KEY_NAME_LEN as u32)?
         .try_into()
         .map_err(|_| Pkcs11Error::UnsupportedKey("the token's random generator gave the wrong length".into()))?;
@@ -400,8 +409,9 @@ fn ticket_key(owner: &Session, session: &Session, now: Instant, sensitive: bool)
 }
 
 /// The per-box work: derive `Z` and `W`, wrap each key, destroy `Z` and `W`.
-fn wrap(session: &Session, transfer: &Transfer, box_public_key: &[u8]) -> Result<WrappedTicketKeys, Pkcs11Error> {
-    let secret = |extra: Attribute| {
+fn wrap(session: &Session, keys: &Keys, box_public_key: &[u8]) -> Result<WrappedTicketKeys, Pkcs11Error> {
+    // Z may only derive, W may only wrap: every other use is off.
+    let secret = |derive: bool| {
         vec![
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::AES),
@@ -410,22 +420,27 @@ fn wrap(session: &Session, transfer: &Transfer, box_public_key: &[u8]) -> Result
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
-            extra,
+            Attribute::Derive(derive),
+            Attribute::Wrap(!derive),
+            Attribute::Unwrap(false),
+            Attribute::Encrypt(false),
+            Attribute::Decrypt(false),
+            Attribute::Sign(false),
+            Attribute::Verify(false),
         ]
     };
     let ecdh = Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), box_public_key));
-    let z = session.derive_key(&ecdh, transfer.transfer_private, &secret(Attribute::Derive(true)))?;
+    let z = session.derive_key(&ecdh, keys.transfer_private, &secret(true))?;
     let result = (|| {
         let kdf = Mechanism::AesCbcEncryptData(AesCbcDeriveParams::new([0; 16], &WRAP_KDF_LABEL));
-        let w = session.derive_key(&kdf, z, &secret(Attribute::Wrap(true)))?;
-        let wrapped: Result<Vec<_>, Pkcs11Error> = transfer
-            .keys
-            .iter()
+        let w = session.derive_key(&kdf, z, &secret(false))?;
+        let wrapped: Result<Vec<_>, Pkcs11Error> = std::iter::once((keys.current, true))
+            .chain(keys.previous.map(|k| (k, false)))
             .map(|(key, issue)| {
                 Ok(WrappedTicketKey {
                     name: key.name.to_vec(),
                     wrapped_key: session.wrap_key(&Mechanism::AesKeyWrap, w, key.handle)?,
-                    issue: *issue,
+                    issue,
                 })
             })
             .collect();
@@ -434,7 +449,7 @@ fn wrap(session: &Session, transfer: &Transfer, box_public_key: &[u8]) -> Result
     })();
     let _ = session.destroy_object(z);
     Ok(WrappedTicketKeys {
-        token_public_key: transfer.transfer_public.clone(),
+        token_public_key: keys.transfer_public.clone(),
         keys: result?,
     })
 }
