@@ -64,7 +64,7 @@ use tlsbox_host::keystore::pkcs11::{KeySource, Pkcs11Keystore, Pkcs11Uri};
 use tlsbox_host::keystore::software::{SoftwareKey, SoftwareKeystore};
 use tlsbox_host::keystore::Keystore;
 use tlsbox_host::{Engine, EngineConfig, Phase, SessionInfo, Status};
-use tlsbox_test_support::softhsm;
+use tlsbox_test_support::{installed, softhsm};
 
 /// The bulk rows' server identity: file stem under `tests/test-ca/` and key
 /// name.
@@ -274,15 +274,6 @@ impl Setup {
             per_batch,
         }
     }
-}
-
-/// Whether `tool` is on the PATH.
-fn installed(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// `pkcs11:` URI of `label` in the SoftHSM2 test token (empty: the token).

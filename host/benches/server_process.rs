@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use cryptoki::types::AuthPin;
 use tlsbox_host::keystore::pkcs11::tooling::{KeyAlgorithm, TokenAdmin};
-use tlsbox_test_support::{free_port, softhsm};
+use tlsbox_test_support::{free_port, installed, softhsm};
 
 const SAMPLES: usize = 5;
 const SECONDS_PER_SAMPLE: u32 = 2;
@@ -143,14 +143,6 @@ fn sample(server: &Server, cert: &Path, reuse: bool) -> Sample {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-fn installed(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// One server configuration and how it is driven.

@@ -20,37 +20,61 @@ fn metric(status_port: u16, name: &str) -> f64 {
         .unwrap()
 }
 
+/// `openssl s_client` asking for the built-in page; it waits for the
+/// server to close (after the page), so every ticket has arrived by then.
 fn s_client_to(port: u16, ca: &std::path::Path, extra: &[&str]) -> String {
-    s_client(port, ca, extra, b"GET / HTTP/1.0\r\n\r\n")
+    let mut args = vec!["-ign_eof"];
+    args.extend_from_slice(extra);
+    s_client(port, ca, &args, b"GET / HTTP/1.0\r\n\r\n")
+}
+
+/// A P-256 key `label` made in the test token, with its self-signed
+/// certificate: the key's URI and the certificate file.
+fn token_identity(home: &std::path::Path, label: &str) -> (String, std::path::PathBuf) {
+    let token = format!("pkcs11:token={}", softhsm::TOKEN);
+    let keys = |args: &[&str]| {
+        tlsbox_keys(home, softhsm::PIN, args);
+    };
+    let cert = home.join(format!("{label}.pem"));
+    (token_key(keys, &token, label, &cert, false), cert)
+}
+
+/// `tlsbox server` (built-in page) with the token key `key` and `extra`
+/// flags, accepting.
+fn token_server(home: &std::path::Path, key: &str, cert: &std::path::Path, extra: &[&str]) -> Proxy {
+    let port = free_port();
+    let mut cmd = tlsbox(home);
+    cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--key", key, "--cert", cert.to_str().unwrap()])
+        .arg("--pkcs11-module")
+        .arg(&softhsm::get().module)
+        .args(extra)
+        .env("PKCS11_PIN", softhsm::PIN);
+    Proxy::spawn(home, cmd, port)
 }
 
 #[test]
 fn openssl_resumes_from_a_token_keyed_ticket_and_the_token_signs_once() {
     require("openssl");
-    let hsm = softhsm::get();
     let home = tempfile::tempdir().unwrap();
-    let token = format!("pkcs11:token={}", softhsm::TOKEN);
-    let keys = |args: &[&str]| {
-        tlsbox_keys(home.path(), softhsm::PIN, args);
-    };
-    let cert = home.path().join("tickets.pem");
-    let key = token_key(keys, &token, "tickets", &cert, false);
+    let (key, cert) = token_identity(home.path(), "tickets");
     let status_port = free_port();
-    let port = free_port();
-    let mut cmd = tlsbox(home.path());
-    cmd.args([
-        "server",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--disable-authentication",
-    ])
-    .args(["--key", &key, "--cert", cert.to_str().unwrap()])
-    .arg("--pkcs11-module")
-    .arg(&hsm.module)
-    .args(["--status", &format!("127.0.0.1:{status_port}")])
-    .args(["--ticket-rotation", "6h", "--tickets-per-handshake", "3"])
-    .env("PKCS11_PIN", softhsm::PIN);
-    let server = Proxy::spawn(home.path(), cmd, port);
+    let status = format!("127.0.0.1:{status_port}");
+    let server = token_server(
+        home.path(),
+        &key,
+        &cert,
+        &[
+            "--disable-authentication",
+            "--status",
+            &status,
+            "--ticket-rotation",
+            "6h",
+            "--tickets-per-handshake",
+            "3",
+        ],
+    );
+    let port = server.port;
     wait_for_port(status_port);
     assert!(server.log().contains("session tickets on"), "{}", server.log());
 
@@ -91,30 +115,14 @@ fn a_key_in_a_file_or_no_tickets_means_no_ticket_and_the_log_says_why() {
     let backend = Backend::start(BackendMode::EchoLine);
     let server = Proxy::server(home.path(), &backend.address(), &["--disable-authentication"]);
     server.wait_for_log("session tickets off: the key is a file", 1);
-    let out = s_client(server.port, &pki_path("ca.pem"), &[], b"ping\n");
+    // The backend answers the line and closes: every ticket would be in.
+    let out = s_client(server.port, &pki_path("ca.pem"), &["-ign_eof"], b"ping\n");
     assert!(out.contains("New, TLSv1.3"), "{out}");
     assert!(!out.contains("New Session Ticket"), "{out}");
 
-    let hsm = softhsm::get();
-    let token = format!("pkcs11:token={}", softhsm::TOKEN);
-    let keys = |args: &[&str]| {
-        tlsbox_keys(home.path(), softhsm::PIN, args);
-    };
-    let cert = home.path().join("off.pem");
-    let key = token_key(keys, &token, "off", &cert, false);
-    let port = free_port();
-    let mut cmd = tlsbox(home.path());
-    cmd.args([
-        "server",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--disable-authentication",
-    ])
-    .args(["--key", &key, "--cert", cert.to_str().unwrap(), "--no-tickets"])
-    .arg("--pkcs11-module")
-    .arg(&hsm.module)
-    .env("PKCS11_PIN", softhsm::PIN);
-    let server = Proxy::spawn(home.path(), cmd, port);
+    let (key, cert) = token_identity(home.path(), "off");
+    let server = token_server(home.path(), &key, &cert, &["--disable-authentication", "--no-tickets"]);
+    let port = server.port;
     let out = s_client_to(port, &cert, &[]);
     assert!(out.contains("New, TLSv1.3"), "{out}");
     assert!(!out.contains("New Session Ticket"), "{out}");
@@ -122,21 +130,7 @@ fn a_key_in_a_file_or_no_tickets_means_no_ticket_and_the_log_says_why() {
 
     // With client certificates: a resumed session would not verify them
     // again, so no tickets.
-    let port = free_port();
-    let mut cmd = tlsbox(home.path());
-    cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
-        .args([
-            "--key",
-            &key,
-            "--cert",
-            cert.to_str().unwrap(),
-            "--cacert",
-            &pki("ca.pem"),
-        ])
-        .arg("--pkcs11-module")
-        .arg(&hsm.module)
-        .env("PKCS11_PIN", softhsm::PIN);
-    let server = Proxy::spawn(home.path(), cmd, port);
+    let server = token_server(home.path(), &key, &cert, &["--cacert", &pki("ca.pem")]);
     server.wait_for_log(
         "session tickets off: client certificates are verified on every handshake",
         1,

@@ -184,8 +184,12 @@ fn s_client(server: &BoxServer, ca: &std::path::Path, flag: &str, session: &std:
     s_client_raw(server.port(), ca, &[flag, session.to_str().unwrap()])
 }
 
+/// The box server answers a line and closes; `-ign_eof` waits for that,
+/// so every ticket has arrived (and is saved) before s_client exits.
 fn s_client_raw(port: u16, ca: &std::path::Path, extra: &[&str]) -> String {
-    tlsbox_test_support::s_client(port, ca, extra, b"hello\n")
+    let mut args = vec!["-ign_eof"];
+    args.extend_from_slice(extra);
+    tlsbox_test_support::s_client(port, ca, &args, b"hello\n")
 }
 
 fn outcome(out: &str) -> &'static str {

@@ -18,16 +18,20 @@ pub fn pki_path(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Panic with a clear message if a peer tool is missing (the README's test
-/// command installs them).
-pub fn require(tool: &str) {
-    let found = Command::new("sh")
+/// Whether `tool` is on the PATH.
+pub fn installed(tool: &str) -> bool {
+    Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {tool}"))
         .output()
-        .is_ok_and(|o| o.status.success());
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Panic with a clear message if a peer tool is missing (the README's test
+/// command installs them).
+pub fn require(tool: &str) {
     assert!(
-        found,
+        installed(tool),
         "{tool} is not installed: run the README's test command (tests/run.sh), which installs it"
     );
 }
