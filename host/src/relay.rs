@@ -69,20 +69,17 @@ impl TicketRelay {
         }
     }
 
-    /// A free slot if there is one, else the next in turn.
-    fn slot(&self) -> MutexGuard<'_, Option<RelayBox>> {
-        let n = self.slots.len();
+    /// A free slot if there is one, else the next in turn (`None` only if
+    /// there are no slots, which `new` rules out).
+    fn slot(&self) -> Option<MutexGuard<'_, Option<RelayBox>>> {
+        let n = self.slots.len().max(1);
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let free = (0..n).find_map(|i| self.slots.get((start + i) % n)?.try_lock().ok());
-        match free {
-            Some(guard) => guard,
-            None => self
-                .slots
+        free.or_else(|| {
+            self.slots
                 .get(start)
-                .or(self.slots.first())
                 .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner))
-                .unwrap_or_else(|| unreachable!("at least one slot")),
-        }
+        })
     }
 
     /// A relay box holding the token's keys of `epoch` (read before the
@@ -116,7 +113,9 @@ impl TicketRelay {
     /// `box_public_key`.
     pub fn wrap_for(&self, box_public_key: &[u8]) -> Result<WrappedTicketKeys, KeystoreError> {
         let epoch = self.token.ticket_keys_epoch();
-        let mut slot = self.slot();
+        let Some(mut slot) = self.slot() else {
+            return Err(KeystoreError::Failed("ticket relay: no relay slots".into()));
+        };
         let stale = match &*slot {
             Some(relay) => epoch.is_none() || relay.epoch != epoch,
             None => true,
