@@ -789,7 +789,23 @@ impl Keystore for Pkcs11Keystore {
                 tracing::warn!(key, token = %entry.token.label, "PKCS#11 key handle lost; logging in again");
                 entry.forget_handle();
                 entry.token.empty_pool(*entry.token.module.enter());
-                attempt()
+                match attempt() {
+                    // Still no key, from a fresh login: the token itself
+                    // may be gone while its sessions live on (SoftHSM2
+                    // answers so when this process holds session objects
+                    // there, such as the ticket keys). Re-initialise the
+                    // module (at most once a second) and look once more.
+                    Err(Pkcs11Error::NoKey(_)) => {
+                        let seen = *entry.token.module.enter();
+                        if entry.token.module.reinitialize(seen) {
+                            entry.forget_handle();
+                            attempt()
+                        } else {
+                            Err(Pkcs11Error::NoKey(format!("{:?}", entry.template)))
+                        }
+                    }
+                    other => other,
+                }
             }
             other => other,
         }
