@@ -192,7 +192,7 @@ impl TicketKeys {
             // concurrent wrap would still use. (With relays, transfers
             // are rare; without, this bounds the token's ticket work.)
             let mut guard = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
-            let keys = self.current(&mut guard, session, generation)?;
+            let keys = self.current(&mut guard, generation)?;
             wrap(session, keys, box_public_key)
         });
         if let Err(Pkcs11Error::Call(CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _))) =
@@ -240,12 +240,7 @@ impl TicketKeys {
     /// The keys to wrap now: made on first use and after a
     /// re-initialisation, rotated when the period is over. If a rotation
     /// fails, the set in hand stays.
-    fn current<'k>(
-        &self,
-        guard: &'k mut Option<Keys>,
-        session: &Session,
-        generation: u64,
-    ) -> Result<&'k Keys, Pkcs11Error> {
+    fn current<'k>(&self, guard: &'k mut Option<Keys>, generation: u64) -> Result<&'k Keys, Pkcs11Error> {
         let now = (self.clock)();
         match guard {
             Some(keys) if keys.generation == generation => self.rotate(keys, now)?,
@@ -255,7 +250,7 @@ impl TicketKeys {
                     // session are void, to be forgotten, not closed.
                     tracing::warn!(token = %self.token.label, "PKCS#11 module re-initialised: new ticket keys");
                 }
-                *guard = Some(self.make(session, generation, now)?);
+                *guard = Some(self.make(generation, now)?);
             }
         }
         guard
@@ -264,7 +259,7 @@ impl TicketKeys {
     }
 
     /// A fresh set: an owner session, a transfer key pair, a ticket key.
-    fn make(&self, _session: &Session, generation: u64, now: Instant) -> Result<Keys, Pkcs11Error> {
+    fn make(&self, generation: u64, now: Instant) -> Result<Keys, Pkcs11Error> {
         let owner = self
             .token
             .module
