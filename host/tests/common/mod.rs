@@ -16,23 +16,14 @@ pub(crate) fn tlsbox(home: &Path) -> Command {
 }
 
 /// `tlsbox server --listen 127.0.0.1:<free port>` plus `args`, running.
-/// A free port can be taken by another test's listener before ours binds
-/// it (ours then exits while the port still answers): try another.
 pub(crate) fn tlsbox_server(home: &Path, args: &[&str]) -> ServerProcess {
-    for _ in 0..4 {
-        let port = free_port();
-        let mut server = ServerProcess::spawn(
-            tlsbox(home)
-                .args(["server", "--listen", &format!("127.0.0.1:{port}")])
-                .args(args),
-            port,
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        if !server.exited() {
-            return server;
-        }
-    }
-    panic!("tlsbox server exited four times right after starting");
+    let port = free_port();
+    ServerProcess::spawn(
+        tlsbox(home)
+            .args(["server", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args),
+        port,
+    )
 }
 
 /// A `tlsbox` listener process whose log goes to a file the test can read.

@@ -129,12 +129,6 @@ impl ServerProcess {
         Self { port, child }
     }
 
-    /// Whether the process has exited (one that lost its port to another
-    /// test's listener exits at once, while the port still answers).
-    pub fn exited(&mut self) -> bool {
-        self.child.try_wait().map_or(true, |status| status.is_some())
-    }
-
     /// `openssl s_server -www` on a free port with the test PKI's `stem`
     /// certificate and key, plus `flags`.
     pub fn openssl(stem: &str, flags: &[&str]) -> Self {
