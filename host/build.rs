@@ -15,12 +15,20 @@ fn main() {
         .parent()
         .expect("host/ sits in the workspace root")
         .to_path_buf();
-    for dir in ["wit", "guest/core/src", "guest/component/src"] {
+    for dir in [
+        "wit",
+        "guest/core/src",
+        "guest/crypto/src",
+        "guest/component/src",
+        "guest/bench/src",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     for file in [
         "guest/core/Cargo.toml",
+        "guest/crypto/Cargo.toml",
         "guest/component/Cargo.toml",
+        "guest/bench/Cargo.toml",
         "Cargo.lock",
         ".cargo/config.toml",
     ] {
@@ -41,6 +49,10 @@ fn main() {
             "--locked",
             "--package",
             "tlsbox-guest",
+            // The primitives' self-check and timings, run inside wasm by
+            // host/tests/wasm_crypto.rs and host/benches/primitives.rs.
+            "--package",
+            "tlsbox-guest-bench",
             "--target",
             TARGET,
         ])
@@ -67,6 +79,10 @@ fn main() {
     assert!(wasm.exists(), "guest component missing at {}", wasm.display());
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("tlsbox_guest.wasm");
     std::fs::copy(&wasm, &out).expect("copy the guest component into OUT_DIR");
+
+    let bench = target_dir.join(TARGET).join("release").join("tlsbox-guest-bench.wasm");
+    assert!(bench.exists(), "guest bench command missing at {}", bench.display());
+    println!("cargo:rustc-env=TLSBOX_GUEST_BENCH_WASM={}", bench.display());
 }
 
 /// rustup installs the targets of rust-toolchain.toml only with a new

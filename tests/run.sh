@@ -32,7 +32,7 @@ set -x
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings
 # The component's own code only exists for wasm32: lint it there too.
-CARGO_TARGET_DIR=target/guest cargo clippy --release --target wasm32-wasip2 -p tlsbox-guest -p tlsbox-core -- -D warnings
+CARGO_TARGET_DIR=target/guest cargo clippy --release --target wasm32-wasip2 -p tlsbox-guest -p tlsbox-core -p tlsbox-crypto -p tlsbox-guest-bench -- -D warnings
 cargo test --workspace --release
 cargo bench --workspace --no-run
 

@@ -1,5 +1,5 @@
 //! Record protection (RFC 8446 §5.2, RFC 5288, RFC 7905) over RustCrypto's
-//! AES-GCM and ChaCha20-Poly1305.
+//! AES-GCM and our SIMD128 ChaCha20 in RustCrypto's ChaCha20-Poly1305.
 //!
 //! Keys live in the cipher objects only; `extract_keys` is refused so that no
 //! traffic key can be pulled out of the box (DESIGN.md invariant 1).
@@ -9,6 +9,9 @@ use alloc::boxed::Box;
 use aes_gcm::aead::consts::{U12, U16};
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes128Gcm, Aes256Gcm};
+// In wasm our four-lane SIMD128 ChaCha20; natively RustCrypto's, which has
+// SSE2, AVX2 and NEON backends that beat our portable fallback.
+#[cfg(not(target_arch = "wasm32"))]
 use chacha20poly1305::ChaCha20Poly1305;
 use rustls::crypto::cipher::{
     make_tls12_aad, make_tls13_aad, AeadKey, InboundOpaqueMessage, InboundPlainMessage, Iv, KeyBlockShape,
@@ -16,6 +19,8 @@ use rustls::crypto::cipher::{
     Tls12AeadAlgorithm, Tls13AeadAlgorithm, UnsupportedOperationError, NONCE_LEN,
 };
 use rustls::{ConnectionTrafficSecrets, ContentType, Error, ProtocolVersion};
+#[cfg(target_arch = "wasm32")]
+use tlsbox_crypto::ChaCha20Poly1305;
 
 const TAG_LEN: usize = 16;
 /// TLS 1.2 AES-GCM sends the low 8 bytes of the nonce with each record.

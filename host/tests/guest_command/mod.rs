@@ -1,0 +1,99 @@
+//! Runs `tlsbox-guest-bench` (built for wasm32-wasip2 by host/build.rs)
+//! inside wasmtime, compiled with the same code generation settings as the
+//! box (Cranelift at `Speed`, epoch interruption on), so its timings are
+//! what the box's code gets.
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, OptLevel, Store};
+use wasmtime_wasi::p2::bindings::sync::Command;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// An error from wasmtime or from the command, as text.
+fn text(e: impl std::fmt::Display) -> String {
+    format!("{e:#}")
+}
+
+/// The compiled command, ready to run many times.
+pub(crate) struct GuestCommand {
+    engine: Engine,
+    component: Component,
+    linker: Linker<State>,
+}
+
+impl GuestCommand {
+    /// Compile the command (a few seconds).
+    pub(crate) fn load() -> Result<Self, String> {
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .cranelift_opt_level(OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(text)?;
+        let path = env!("TLSBOX_GUEST_BENCH_WASM");
+        let component = Component::from_file(&engine, path).map_err(|e| format!("loading {path}: {e:#}"))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(text)?;
+        Ok(Self {
+            engine,
+            component,
+            linker,
+        })
+    }
+
+    /// Run it with `args`; its standard output if it exits with success.
+    pub(crate) fn run(&self, args: &[&str]) -> Result<String, String> {
+        let stdout = MemoryOutputPipe::new(1 << 20);
+        let stderr = MemoryOutputPipe::new(1 << 16);
+        let mut argv = vec!["tlsbox-guest-bench"];
+        argv.extend_from_slice(args);
+        let wasi = WasiCtxBuilder::new()
+            .args(&argv)
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
+        let mut store = Store::new(
+            &self.engine,
+            State {
+                wasi,
+                table: ResourceTable::new(),
+            },
+        );
+        // Nothing advances the epoch here: the deadline only has to exist.
+        store.set_epoch_deadline(1 << 40);
+        let command = Command::instantiate(&mut store, &self.component, &self.linker).map_err(text)?;
+        let exited = command.wasi_cli_run().call_run(&mut store).map_err(text)?;
+        let err = String::from_utf8_lossy(&stderr.contents()).into_owned();
+        exited.map_err(|()| format!("tlsbox-guest-bench {args:?} failed: {err}"))?;
+        Ok(String::from_utf8_lossy(&stdout.contents()).into_owned())
+    }
+}
+
+/// Parse `name<TAB>value<TAB>unit` lines.
+#[allow(dead_code, reason = "the bench reads figures, the test does not")]
+pub(crate) fn figures(output: &str) -> Vec<(String, f64, String)> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split('\t');
+            let name = parts.next()?.to_string();
+            let value = parts.next()?.parse().ok()?;
+            let unit = parts.next()?.to_string();
+            Some((name, value, unit))
+        })
+        .collect()
+}

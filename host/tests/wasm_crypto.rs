@@ -1,0 +1,19 @@
+//! The box's own primitives (`tlsbox-crypto`), checked where their SIMD128
+//! code runs: inside wasm. The native unit tests run the same checks on the
+//! portable fallback; this runs them on the `v128` code the box ships.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod guest_command;
+
+use guest_command::GuestCommand;
+
+#[test]
+fn simd128_primitives_match_the_published_vectors_and_rustcrypto_inside_wasm() {
+    let command = GuestCommand::load().unwrap();
+    let out = command.run(&["check", "300"]).unwrap();
+    // `ok <vectors> <random cases>`
+    let fields: Vec<&str> = out.trim().split('\t').collect();
+    assert_eq!(fields.first(), Some(&"ok"), "{out}");
+    assert_eq!(fields.get(1), Some(&"3"), "{out}");
+    assert_eq!(fields.get(2), Some(&"600"), "{out}");
+}
