@@ -46,7 +46,8 @@
 //! skews both sides alike. Progress goes to stderr, the markdown table to
 //! stdout.
 //!
-//! Run: `cargo bench -p tlsbox-host --bench box_vs_native`
+//! Run: `cargo bench -p tlsbox-host --bench box_vs_native`; name sections
+//! after `--` (`handshakes`, `memory`, `bulk`) to run only those.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use std::hint::black_box;
@@ -87,6 +88,9 @@ const WRITE_SIZE: usize = 16 << 10;
 /// Most bytes asked for per `take_ciphertext` / `read_plaintext` call (the
 /// host's per-call limit).
 const CALL_MAX: usize = tlsbox_host::connection::MAX_CHUNK;
+/// Established connections kept per memory sample, and samples.
+const IDLE_CONNECTIONS: usize = 200;
+const MEMORY_SAMPLES: usize = 3;
 /// A TLS 1.3 handshake needs two flights from the client; allow slack.
 const MAX_ROUNDS: usize = 8;
 
@@ -464,6 +468,71 @@ fn handshake_rows(engine: &Engine, case: &HandshakeCase, rows: &mut Vec<Row>) {
     });
 }
 
+extern "C" {
+    /// glibc: give freed heap pages back to the system.
+    fn malloc_trim(pad: usize) -> i32;
+}
+
+/// This process's proportional set size (Pss), in KiB, after glibc has
+/// given back freed heap pages (otherwise what one sample frees hides what
+/// the next one allocates).
+///
+/// Pss, not VmRSS: every box maps the same copy-on-write image of the
+/// component's data segments (wasmtime's `memory_init_cow`); VmRSS counts
+/// those shared pages once per box, Pss once in all.
+fn resident_kib() -> f64 {
+    // SAFETY: malloc_trim only releases free memory; any pad is valid.
+    unsafe {
+        malloc_trim(0);
+    }
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap();
+    let line = rollup.lines().find(|l| l.starts_with("Pss:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// KiB of resident memory per established, idle server connection:
+/// [`IDLE_CONNECTIONS`] servers kept after a handshake and one small
+/// exchange each way, the client dropped at once (its memory is reused for
+/// the next one, so only the servers accumulate).
+fn idle_memory_sample<S: Endpoint>(new_server: impl Fn() -> S, client_config: &tlsbox_core::ClientConfig) -> f64 {
+    let before = resident_kib();
+    let mut servers = Vec::with_capacity(IDLE_CONNECTIONS);
+    for _ in 0..IDLE_CONNECTIONS {
+        let (mut server, mut client, _) = handshake(&new_server, client_config);
+        client.write(b"ping");
+        feed_all(&mut server, &take_all(&mut client));
+        assert_eq!(server.read(), b"ping");
+        server.write(b"pong");
+        feed_all(&mut client, &take_all(&mut server));
+        drop(client);
+        servers.push(server);
+    }
+    let after = resident_kib();
+    drop(black_box(servers));
+    (after - before) / IDLE_CONNECTIONS as f64
+}
+
+/// KiB of resident memory per new server connection, before any byte (for
+/// the box: a fresh instance, configured).
+fn new_memory_sample<S>(new_server: impl Fn() -> S) -> f64 {
+    let before = resident_kib();
+    let servers: Vec<S> = (0..IDLE_CONNECTIONS).map(|_| new_server()).collect();
+    let after = resident_kib();
+    drop(black_box(servers));
+    (after - before) / IDLE_CONNECTIONS as f64
+}
+
+/// µs to create a server connection (for the box: a fresh instance and its
+/// configuration), over a batch; nothing is fed to it.
+fn creation_sample<S>(new_server: impl Fn() -> S) -> f64 {
+    const BATCH: usize = 200;
+    let start = Instant::now();
+    for _ in 0..BATCH {
+        drop(black_box(new_server()));
+    }
+    start.elapsed().as_secs_f64() * 1e6 / BATCH as f64
+}
+
 fn mb_per_s(bytes: usize, spent: Duration) -> f64 {
     bytes as f64 / spent.as_secs_f64() / 1e6
 }
@@ -608,6 +677,18 @@ fn ratio(boxed: f64, native: f64) -> String {
     }
 }
 
+/// Whether to run a section (`handshakes`, `memory`, `bulk`): all of them,
+/// unless some are named on the command line
+/// (`cargo bench --bench box_vs_native -- memory`).
+fn section(name: &str) -> bool {
+    const SECTIONS: [&str; 3] = ["handshakes", "memory", "bulk"];
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| SECTIONS.contains(&a.as_str()))
+        .collect();
+    named.is_empty() || named.iter().any(|a| a == name)
+}
+
 fn main() {
     let wall = Instant::now();
     let setup = Setup::new();
@@ -641,14 +722,55 @@ fn main() {
         RSA_HANDSHAKES_PER_BATCH,
     ));
     cases.extend(tokens);
-    for case in &cases {
+    for case in cases.iter().filter(|_| section("handshakes")) {
         handshake_rows(&setup.engine, case, &mut rows);
     }
     drop(cases);
 
+    // Memory per idle connection and the cost of a new connection, with
+    // the default suites.
+    if section("memory") {
+        let (box_config, native_config) = setup.server_configs(&[]);
+        let new_box = || setup.engine.new_server(&box_config).unwrap();
+        let new_native = || tlsbox_core::Connection::new_server(&native_config).unwrap();
+        // Warm-up: pool slots, allocator arenas.
+        idle_memory_sample(new_box, &setup.client);
+        idle_memory_sample(new_native, &setup.client);
+        eprintln!("memory: {MEMORY_SAMPLES} samples of {IDLE_CONNECTIONS} idle connections each side");
+        let (b, n) = interleaved(
+            MEMORY_SAMPLES,
+            || idle_memory_sample(new_box, &setup.client),
+            || idle_memory_sample(new_native, &setup.client),
+        );
+        rows.push(Row {
+            measure: "resident memory per idle established connection (KiB)".into(),
+            boxed: b,
+            native: n,
+            decimals: 1,
+        });
+        let (b, n) = interleaved(
+            MEMORY_SAMPLES,
+            || new_memory_sample(new_box),
+            || new_memory_sample(new_native),
+        );
+        rows.push(Row {
+            measure: "resident memory per new connection, before any byte (KiB)".into(),
+            boxed: b,
+            native: n,
+            decimals: 1,
+        });
+        let (b, n) = interleaved(7, || creation_sample(new_box), || creation_sample(new_native));
+        rows.push(Row {
+            measure: "new server connection, before any byte (µs; box: instantiation incl.)".into(),
+            boxed: b,
+            native: n,
+            decimals: 1,
+        });
+    }
+
     // Bulk, one AEAD at a time.
     let chunk: Vec<u8> = (0..WRITE_SIZE).map(|i| (i * 31 % 251) as u8).collect();
-    for (suite, name) in AEADS {
+    for (suite, name) in AEADS.into_iter().filter(|_| section("bulk")) {
         let (box_config, native_config) = setup.server_configs(&[suite]);
         let new_box = || setup.engine.new_server(&box_config).unwrap();
         let new_native = || tlsbox_core::Connection::new_server(&native_config).unwrap();

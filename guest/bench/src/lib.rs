@@ -37,6 +37,7 @@ pub fn measure(budget: Duration) -> Vec<Measure> {
     let mut buf = vec![0x5au8; RECORD];
     let key = [0x42u8; 32];
     let nonce = [0x24u8; 12];
+    let mut blocks = vec![aes::Block::default(); RECORD / 16];
 
     out.push(throughput("chacha20 keystream (RustCrypto)", budget, || {
         use chacha20::cipher::{KeyIvInit, StreamCipher};
@@ -64,6 +65,19 @@ pub fn measure(budget: Duration) -> Vec<Measure> {
     out.push(throughput("chacha20-poly1305 seal (tlsbox-crypto)", budget, || {
         let aead = tlsbox_crypto::ChaCha20Poly1305::new(&key.into());
         seal(&aead, &nonce, &mut buf)
+    }));
+    out.push(throughput("aes-128 blocks (RustCrypto fixslice)", budget, || {
+        use aes::cipher::{BlockEncrypt, KeyInit};
+        let aes = aes::Aes128::new(&[0x42u8; 16].into());
+        aes.encrypt_blocks(&mut blocks);
+        RECORD
+    }));
+    out.push(throughput("ghash (RustCrypto)", budget, || {
+        use ghash::universal_hash::{KeyInit, UniversalHash};
+        let mut mac = ghash::GHash::new(&[0x42u8; 16].into());
+        mac.update_padded(&buf);
+        black_box(mac.finalize());
+        RECORD
     }));
     out.push(throughput("aes-128-gcm seal (RustCrypto)", budget, || {
         let aead = aes_gcm::Aes128Gcm::new(&[0x42u8; 16].into());
