@@ -58,6 +58,14 @@ fn main() {
         ])
         .arg("--target-dir")
         .arg(&target_dir);
+    // Whole-program optimisation for the box alone (the host keeps the
+    // workspace profile): fat LTO drops the code and vtables no path
+    // reaches, so each instance's function-reference table and VMContext
+    // shrink (host memory per box) and cross-crate inlining speeds the
+    // handshake. Line tables stay out of the shipped component.
+    cmd.env("CARGO_PROFILE_RELEASE_LTO", "fat")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false");
     // The outer build's flags are for the host, not for wasm; the
     // wasm flags (+simd128) come from .cargo/config.toml.
     for var in [
