@@ -16,6 +16,12 @@
 //!   resumes from a ticket: no signature, but the box still obtains the
 //!   ticket keys to open it.
 //!
+//! For comparison, `openssl s_server` serves the same P-256 token key
+//! through libp11's pkcs11 engine (Debian 12 has no pkcs11-provider
+//! package; `apt-get install libengine-pkcs11-openssl`), full handshakes
+//! with `-no_ticket` and resumed ones with its own tickets; its count is
+//! `s_time`'s. Left out, with a note, when the engine is not installed.
+//!
 //! It also prints the mean time of a box's ticket-key transfer (the
 //! server's metrics). Needs `softhsm2-util` and `openssl`.
 //!
@@ -70,10 +76,13 @@ fn metric(status_port: u16, name: &str) -> f64 {
         .sum()
 }
 
+/// A server under test: `tlsbox server` (counted through its metrics) or
+/// `openssl s_server` (counted through `s_time`'s own report).
 struct Server {
     child: Child,
     port: u16,
-    status: u16,
+    /// The metrics port; `None` for `openssl s_server`.
+    status: Option<u16>,
 }
 
 impl Drop for Server {
@@ -110,7 +119,59 @@ fn start_server(home: &Path, key: &str, cert: &Path, module: &Path, extra: &[&st
         assert!(Instant::now() < deadline, "tlsbox server did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
-    Server { child, port, status }
+    Server {
+        child,
+        port,
+        status: Some(status),
+    }
+}
+
+/// libp11's OpenSSL engine: the way to a PKCS#11 key for OpenSSL 3.0 on
+/// Debian 12, which does not package pkcs11-provider
+/// (`apt-get install libengine-pkcs11-openssl`).
+const PKCS11_ENGINE: &str = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so";
+
+/// `openssl s_server` with the same key in the same SoftHSM2 token, through
+/// the pkcs11 engine; `-www` like `tlsbox server`'s built-in page. `None`
+/// when the engine is not installed.
+fn start_openssl(home: &Path, key: &str, cert: &Path, module: &Path, extra: &[&str]) -> Option<Server> {
+    if !Path::new(PKCS11_ENGINE).exists() {
+        return None;
+    }
+    let conf = home.join("openssl-pkcs11.cnf");
+    std::fs::write(
+        &conf,
+        format!(
+            "openssl_conf = init\n[init]\nengines = engines\n[engines]\npkcs11 = pkcs11\n\
+             [pkcs11]\nengine_id = pkcs11\ndynamic_path = {PKCS11_ENGINE}\nMODULE_PATH = {}\ninit = 0\n",
+            module.display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new("openssl")
+        .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-www", "-quiet"])
+        .args(["-engine", "pkcs11", "-keyform", "engine", "-key"])
+        .arg(format!("{key};pin-value={}", softhsm::PIN))
+        .arg("-cert")
+        .arg(cert)
+        .args(extra)
+        .env("OPENSSL_CONF", &conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "openssl s_server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(Server {
+        child,
+        port,
+        status: None,
+    })
 }
 
 struct Sample {
@@ -119,10 +180,27 @@ struct Sample {
     cpu: f64,
 }
 
+/// `s_time`'s count: "N connections in T real seconds".
+fn s_time_connections(stdout: &str) -> f64 {
+    stdout
+        .lines()
+        .find_map(|l| {
+            l.split_once(" connections in ")?
+                .0
+                .trim()
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap()
+}
+
 fn sample(server: &Server, cert: &Path, reuse: bool) -> Sample {
+    let counted = |name| server.status.map_or(0.0, |status| metric(status, name));
     let before = (
-        metric(server.status, "tlsbox_handshakes_ok_total"),
-        metric(server.status, "tlsbox_handshakes_resumed_total"),
+        counted("tlsbox_handshakes_ok_total"),
+        counted("tlsbox_handshakes_resumed_total"),
         cpu_seconds(server.child.id()),
     );
     let out = Command::new("openssl")
@@ -133,10 +211,20 @@ fn sample(server: &Server, cert: &Path, reuse: bool) -> Sample {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cpu = cpu_seconds(server.child.id()) - before.2;
+    if server.status.is_none() {
+        // s_time reports every connection, resumed or not.
+        let connections = s_time_connections(&String::from_utf8_lossy(&out.stdout));
+        return Sample {
+            handshakes: connections,
+            resumed: if reuse { connections - 1.0 } else { 0.0 },
+            cpu,
+        };
+    }
     Sample {
-        handshakes: metric(server.status, "tlsbox_handshakes_ok_total") - before.0,
-        resumed: metric(server.status, "tlsbox_handshakes_resumed_total") - before.1,
-        cpu: cpu_seconds(server.child.id()) - before.2,
+        handshakes: counted("tlsbox_handshakes_ok_total") - before.0,
+        resumed: counted("tlsbox_handshakes_resumed_total") - before.1,
+        cpu,
     }
 }
 
@@ -189,13 +277,15 @@ fn main() {
     let direct = start("p256", p256, &["--no-ticket-relay"]);
     let rsa_plain = start("rsa", rsa, &["--no-tickets"]);
     let rsa_relayed = start("rsa", rsa, &[]);
+    let openssl = start_openssl(home.path(), &key("p256"), p256, &hsm.module, &["-no_ticket"]);
+    let openssl_tickets = start_openssl(home.path(), &key("p256"), p256, &hsm.module, &[]);
     let mode = |name, server, cert, reuse| Mode {
         name,
         server,
         cert,
         reuse,
     };
-    let modes = [
+    let mut modes = vec![
         mode("P-256: full handshake, no tickets (--no-tickets)", &plain, p256, false),
         mode(
             "P-256: full handshake, two tickets issued, relay",
@@ -219,6 +309,25 @@ fn main() {
         ),
         mode("RSA-2048: resumed from a ticket, relay", &rsa_relayed, rsa, true),
     ];
+    match (&openssl, &openssl_tickets) {
+        (Some(plain), Some(tickets)) => {
+            modes.push(mode(
+                "openssl s_server, P-256 via the pkcs11 engine: full handshake, no tickets",
+                plain,
+                p256,
+                false,
+            ));
+            modes.push(mode(
+                "openssl s_server, P-256 via the pkcs11 engine: resumed from a ticket",
+                tickets,
+                p256,
+                true,
+            ));
+        }
+        _ => {
+            eprintln!("no openssl s_server rows: {PKCS11_ENGINE} is missing (apt-get install libengine-pkcs11-openssl)")
+        }
+    }
     // Warm every server (pools, relays, the token's session objects).
     for m in &modes {
         sample(m.server, m.cert, m.reuse);
@@ -238,18 +347,13 @@ fn main() {
         }
     }
     let transfer_mean = |server: &Server| {
-        let n = metric(
-            server.status,
-            "tlsbox_keystore_ticket_key_transfer_duration_seconds_count",
-        );
-        let t = metric(
-            server.status,
-            "tlsbox_keystore_ticket_key_transfer_duration_seconds_sum",
-        );
+        let Some(status) = server.status else { return 0.0 };
+        let n = metric(status, "tlsbox_keystore_ticket_key_transfer_duration_seconds_count");
+        let t = metric(status, "tlsbox_keystore_ticket_key_transfer_duration_seconds_sum");
         t / n.max(1.0) * 1e6
     };
 
-    println!("| `tlsbox server`, key in SoftHSM2, X25519 | handshakes per server CPU-second | server CPU per handshake | resumed |");
+    println!("| server process, key in SoftHSM2, X25519 | handshakes per server CPU-second | server CPU per handshake | resumed |");
     println!("|---|---:|---:|---:|");
     let mut per_cpu = Vec::new();
     for (m, samples) in modes.iter().zip(&results) {
@@ -273,6 +377,14 @@ fn main() {
         1e6 / per_cpu[3] - 1e6 / per_cpu[0],
         per_cpu[6] / per_cpu[5],
     );
+    if per_cpu.len() > 8 {
+        println!(
+            "Against openssl s_server with the same token key: full handshakes {:.2}x, resumed {:.2}x \
+             (tlsbox / openssl, per server CPU-second).",
+            per_cpu[0] / per_cpu[7],
+            per_cpu[2] / per_cpu[8],
+        );
+    }
     println!(
         "A box's ticket-key transfer took {:.0} µs from a relay, {:.0} µs from the token (mean wall time).",
         transfer_mean(&relayed),
