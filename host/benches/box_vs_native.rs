@@ -55,6 +55,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/guest_command/mod.rs"]
+mod guest_command;
+
 use cryptoki::types::AuthPin;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -677,6 +680,43 @@ fn ratio(boxed: f64, native: f64) -> String {
     }
 }
 
+/// The provider's TLS 1.3 record seal and open of 16 KiB, timed inside
+/// wasm (`tlsbox-guest-bench records`, the box's code generation settings)
+/// and natively, interleaved: figure name -> (wasm, native) medians.
+fn record_baseline() -> std::collections::BTreeMap<String, (f64, f64)> {
+    let command = guest_command::GuestCommand::load().unwrap();
+    let budget = Duration::from_millis(300);
+    let mut wasm: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let mut native: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    eprintln!("record baseline: {BULK_SAMPLES} samples each side");
+    for round in 0..BULK_SAMPLES {
+        let mut run_wasm = || {
+            let out = command.run(&["records", &budget.as_millis().to_string()]).unwrap();
+            for (name, value, _) in guest_command::figures(&out) {
+                wasm.entry(name).or_default().push(value);
+            }
+        };
+        let mut run_native = || {
+            for m in tlsbox_guest_bench::measure_records(budget) {
+                native.entry(m.name).or_default().push(m.value);
+            }
+        };
+        if round % 2 == 0 {
+            run_wasm();
+            run_native();
+        } else {
+            run_native();
+            run_wasm();
+        }
+    }
+    wasm.into_iter()
+        .filter_map(|(name, w)| {
+            let n = native.remove(&name)?;
+            Some((name, (median(w), median(n))))
+        })
+        .collect()
+}
+
 /// Whether to run a section (`handshakes`, `memory`, `bulk`): all of them,
 /// unless some are named on the command line
 /// (`cargo bench --bench box_vs_native -- memory`).
@@ -768,7 +808,13 @@ fn main() {
         });
     }
 
-    // Bulk, one AEAD at a time.
+    // Bulk, one AEAD at a time; first the baseline: the provider's record
+    // seal and open inside the guest, with no boundary crossing.
+    let records = if section("bulk") {
+        record_baseline()
+    } else {
+        Default::default()
+    };
     let chunk: Vec<u8> = (0..WRITE_SIZE).map(|i| (i * 31 % 251) as u8).collect();
     for (suite, name) in AEADS.into_iter().filter(|_| section("bulk")) {
         let (box_config, native_config) = setup.server_configs(&[suite]);
@@ -806,6 +852,17 @@ fn main() {
             native: n,
             decimals: 1,
         });
+        for direction in ["seal", "open"] {
+            let figure = format!("{} record {direction}, 16 KiB", suite.as_str().unwrap_or_default());
+            if let Some((b, n)) = records.get(&figure) {
+                rows.push(Row {
+                    measure: format!("{name} record {direction} alone, in the guest, no boundary (MB/s)"),
+                    boxed: *b,
+                    native: *n,
+                    decimals: 1,
+                });
+            }
+        }
     }
 
     println!("| measure | box (wasm) | native | box/native |");

@@ -1,4 +1,5 @@
 //! `tlsbox-guest-bench check [CASES]`: the crypto self-check.
+//! `tlsbox-guest-bench records [MILLIS]`: only the TLS 1.3 record rows.
 //! `tlsbox-guest-bench [MILLIS]`: every figure of [`tlsbox_guest_bench::measure`],
 //! one per line as `name<TAB>value<TAB>unit`.
 
@@ -20,6 +21,13 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Some("records") => {
+            let millis = args.get(1).and_then(|m| m.parse().ok()).unwrap_or(300);
+            for m in tlsbox_guest_bench::measure_records(Duration::from_millis(millis)) {
+                println!("{}\t{:.3}\t{}", m.name, m.value, m.unit);
+            }
+            ExitCode::SUCCESS
         }
         millis => {
             let millis = millis.and_then(|m| m.parse().ok()).unwrap_or(300);

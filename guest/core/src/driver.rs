@@ -7,7 +7,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Write};
 
 use std::sync::Mutex;
 
@@ -835,19 +835,26 @@ impl Connection {
     /// Read up to `max` bytes of plaintext (empty when none is ready).
     pub fn read_plaintext(&mut self, max: usize) -> Result<Vec<u8>, Error> {
         self.check_alive()?;
-        let mut buf = alloc::vec![0u8; max.min(self.plaintext_ready)];
-        if buf.is_empty() {
-            return Ok(buf);
+        let want = max.min(self.plaintext_ready);
+        // Copied straight from rustls' buffer into the answer: no zeroed
+        // buffer first (this is the bulk receive path).
+        let mut out = Vec::with_capacity(want);
+        let mut reader = self.tls.reader();
+        while out.len() < want {
+            let chunk = match reader.fill_buf() {
+                Ok(chunk) if !chunk.is_empty() => chunk,
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // What was read is returned; the error comes on the next call.
+                Err(_) if !out.is_empty() => break,
+                Err(e) => return Err(Error::InvalidState(e.to_string())),
+            };
+            let n = chunk.len().min(want - out.len());
+            out.extend_from_slice(chunk.get(..n).unwrap_or(chunk));
+            reader.consume(n);
         }
-        match self.tls.reader().read(&mut buf) {
-            Ok(n) => {
-                buf.truncate(n);
-                self.plaintext_ready = self.plaintext_ready.saturating_sub(n);
-                Ok(buf)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Vec::new()),
-            Err(e) => Err(Error::InvalidState(e.to_string())),
-        }
+        self.plaintext_ready = self.plaintext_ready.saturating_sub(out.len());
+        Ok(out)
     }
 
     /// Queue close_notify; nothing more will be written.
