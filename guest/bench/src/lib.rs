@@ -58,6 +58,12 @@ pub fn measure(budget: Duration) -> Vec<Measure> {
         black_box(mac.finalize());
         RECORD
     }));
+    out.push(throughput("poly1305 (tlsbox-crypto)", budget, || {
+        let mut mac = tlsbox_crypto::Poly1305::new(&key);
+        mac.update_padded(&buf);
+        black_box(mac.finalize());
+        RECORD
+    }));
     out.push(throughput("chacha20-poly1305 seal (RustCrypto)", budget, || {
         let aead = chacha20poly1305::ChaCha20Poly1305::new(&key.into());
         seal(&aead, &nonce, &mut buf)

@@ -4,10 +4,9 @@
 //! The state is kept "wide": lane `j` of vector `i` is word `i` of block
 //! `counter + j`, so one quarter round on vectors runs the same quarter
 //! round on four blocks. A final 4×4 transpose turns the lanes back into
-//! blocks. [`ChaCha20Core`] implements the `cipher` crate's core traits, so
-//! RustCrypto's [`ChaChaPoly1305`] builds the AEAD on it unchanged.
+//! blocks. [`ChaCha20Core`] implements the `cipher` crate's core traits;
+//! its wrapper [`ChaCha20`] is a RustCrypto stream cipher.
 
-use chacha20poly1305::ChaChaPoly1305;
 use cipher::consts::{U12, U32, U4, U64};
 use cipher::{
     Block, BlockSizeUser, IvSizeUser, Key, KeyIvInit, KeySizeUser, ParBlocks, ParBlocksSizeUser, StreamBackend,
@@ -24,10 +23,6 @@ const COUNTER: usize = 12;
 
 /// ChaCha20 as a stream cipher (`apply_keystream`, `seek`).
 pub type ChaCha20 = StreamCipherCoreWrapper<ChaCha20Core>;
-
-/// ChaCha20-Poly1305 (RFC 8439 §2.8): RustCrypto's construction over
-/// [`ChaCha20`].
-pub type ChaCha20Poly1305 = ChaChaPoly1305<ChaCha20, U12>;
 
 /// The ChaCha20 block function's input state (RFC 8439 §2.3).
 pub struct ChaCha20Core {
@@ -98,6 +93,31 @@ impl Drop for ChaCha20Core {
 }
 
 impl ZeroizeOnDrop for ChaCha20Core {}
+
+impl ChaCha20Core {
+    /// XOR `data` (at most four blocks, 256 bytes) with the keystream from
+    /// the current block on, and move past the blocks it used: the AEAD's
+    /// one-pass loop, with no keystream buffer in between.
+    pub(crate) fn xor_step(&mut self, data: &mut [u8]) {
+        let blocks = Backend(self).blocks();
+        // Keystream bytes first, then one XOR loop the compiler vectorises
+        // (per-word XOR in place of it was slower).
+        let mut keystream = [0u8; 256];
+        for (lane, block) in keystream.chunks_exact_mut(64).enumerate() {
+            if let Ok(block) = <&mut [u8; 64]>::try_from(block) {
+                write_block(&blocks, lane, block.into());
+            }
+        }
+        // Not zeroized: with the data it is XORed into, it only gives
+        // what the data holds anyway, and a volatile wipe costs more than
+        // the XOR.
+        for (byte, k) in data.iter_mut().zip(keystream) {
+            *byte ^= k;
+        }
+        let used = data.len().div_ceil(64).min(4) as u32;
+        Backend(self).advance(used);
+    }
+}
 
 struct Backend<'a>(&'a mut ChaCha20Core);
 

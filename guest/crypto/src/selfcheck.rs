@@ -13,7 +13,7 @@ use alloc::vec;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 
-use crate::{ChaCha20, ChaCha20Poly1305};
+use crate::{ChaCha20, ChaCha20Poly1305, Poly1305};
 
 /// What [`run`] checked, for the caller to print.
 #[derive(Debug, Default)]
@@ -28,15 +28,19 @@ pub struct Checked {
 pub fn run(fill: &mut dyn FnMut(&mut [u8]), random_cases: usize) -> Result<Checked, String> {
     let mut checked = Checked::default();
     rfc8439_keystream()?;
+    rfc8439_poly1305()?;
     rfc8439_aead()?;
-    checked.vectors += 2;
+    checked.vectors += 3;
     for case in 0..random_cases {
         chacha20_against_reference(fill, case)?;
+        poly1305_against_reference(fill)?;
         aead_against_reference(fill, case)?;
-        checked.random_cases += 2;
+        checked.random_cases += 3;
     }
     counter_end()?;
     checked.vectors += 1;
+    checked.vectors += poly1305_extremes()?;
+    checked.vectors += rfc8439_poly1305_reduction()?;
     Ok(checked)
 }
 
@@ -75,6 +79,101 @@ fn rfc8439_keystream() -> Result<(), String> {
         return Err("ChaCha20 differs from RFC 8439 §2.4.2".into());
     }
     Ok(())
+}
+
+/// RFC 8439 §2.5.2.
+fn rfc8439_poly1305() -> Result<(), String> {
+    let key = hex("85d6be7857556d337f4452fe42d506a80103808afb0db2fd4abff6af4149f51b")?;
+    let key: [u8; 32] = key.try_into().map_err(|_| String::from("bad key length"))?;
+    let tag = Poly1305::new(&key).compute_unpadded(b"Cryptographic Forum Research Group");
+    if tag.as_slice() != hex("a8061dc1305136c6c22b8baf0c0127a9")?.as_slice() {
+        return Err("Poly1305 differs from RFC 8439 §2.5.2".into());
+    }
+    Ok(())
+}
+
+/// RFC 8439 Appendix A.3 #5, #6 and #9: a final accumulator just above p
+/// (the last subtraction taken), the carry out of adding s, and one just
+/// below p (not taken). r = 2 in each.
+fn rfc8439_poly1305_reduction() -> Result<usize, String> {
+    let cases = [
+        ("ff".repeat(16), "00".repeat(16), format!("03{}", "00".repeat(15))),
+        (
+            format!("02{}", "00".repeat(15)),
+            "ff".repeat(16),
+            format!("03{}", "00".repeat(15)),
+        ),
+        (
+            format!("fd{}", "ff".repeat(15)),
+            "00".repeat(16),
+            format!("fa{}", "ff".repeat(15)),
+        ),
+    ];
+    for (i, (data, s, tag)) in cases.iter().enumerate() {
+        let mut key = [0u8; 32];
+        key[0] = 2;
+        if let Some(pad) = key.get_mut(16..) {
+            pad.copy_from_slice(&hex(s)?);
+        }
+        let data = hex(data)?;
+        if Poly1305::new(&key).compute_unpadded(&data).as_slice() != hex(tag)?.as_slice() {
+            return Err(format!("Poly1305 differs from RFC 8439 A.3 (case {i})"));
+        }
+        poly1305_check(&key, &data)?;
+    }
+    Ok(cases.len())
+}
+
+/// Our Poly1305 against RustCrypto's, with both paddings.
+fn poly1305_check(key: &[u8; 32], data: &[u8]) -> Result<(), String> {
+    use poly1305::universal_hash::{KeyInit as _, UniversalHash};
+    let ours = Poly1305::new(key).compute_unpadded(data);
+    let theirs = poly1305::Poly1305::new(key.into()).compute_unpadded(data);
+    if ours.as_slice() != theirs.as_slice() {
+        return Err(format!("Poly1305 differs from RustCrypto on {} bytes", data.len()));
+    }
+    let mut ours = Poly1305::new(key);
+    ours.update_padded(data);
+    let mut theirs = poly1305::Poly1305::new(key.into());
+    theirs.update_padded(data);
+    if ours.finalize().as_slice() != theirs.finalize().as_slice() {
+        return Err(format!(
+            "padded Poly1305 differs from RustCrypto on {} bytes",
+            data.len()
+        ));
+    }
+    Ok(())
+}
+
+fn poly1305_against_reference(fill: &mut dyn FnMut(&mut [u8])) -> Result<(), String> {
+    let key: [u8; 32] = random(fill);
+    let [a, b] = random::<2>(fill);
+    let mut data = vec![0u8; usize::from(u16::from_le_bytes([a, b]) % 2000)];
+    fill(&mut data);
+    poly1305_check(&key, &data)
+}
+
+/// Keys and messages at the edges of the arithmetic: r clamped to its
+/// largest (the accumulator near 2^130 - 5 and the final subtraction), r
+/// zero or one, the pad all ones (the carry out of the last addition), and
+/// all-ones messages. Returns how many cases ran.
+fn poly1305_extremes() -> Result<usize, String> {
+    let mut cases = 0;
+    for r in [[0xffu8; 16], [0u8; 16], [1u8; 16]] {
+        for pad in [[0u8; 16], [0xffu8; 16]] {
+            let mut key = [0u8; 32];
+            let (k_r, k_pad) = key.split_at_mut(16);
+            k_r.copy_from_slice(&r);
+            k_pad.copy_from_slice(&pad);
+            for byte in [0u8, 0xff] {
+                for len in [0usize, 1, 15, 16, 17, 32, 33, 64, 255, 1024] {
+                    poly1305_check(&key, &vec![byte; len])?;
+                    cases += 1;
+                }
+            }
+        }
+    }
+    Ok(cases)
 }
 
 /// RFC 8439 §2.8.2: the AEAD over the same text.
