@@ -109,14 +109,23 @@ pub fn measure(budget: Duration) -> Vec<Measure> {
 /// Only the provider's TLS 1.3 record seal and open, per suite: the
 /// baseline for the box's bulk throughput across the WIT boundary.
 pub fn measure_records(budget: Duration) -> Vec<Measure> {
+    measure_records_of(
+        &[
+            tlsbox_core::provider::TLS13_CHACHA20_POLY1305_SHA256,
+            tlsbox_core::provider::TLS13_AES_128_GCM_SHA256,
+            tlsbox_core::provider::TLS13_AES_256_GCM_SHA384,
+        ],
+        budget,
+    )
+}
+
+/// The record seal and open rows for any provider's TLS 1.3 `suites`
+/// (the native benchmark also times aws-lc-rs's).
+pub fn measure_records_of(suites: &[SupportedCipherSuite], budget: Duration) -> Vec<Measure> {
     let mut out = Vec::new();
-    for suite in [
-        tlsbox_core::provider::TLS13_CHACHA20_POLY1305_SHA256,
-        tlsbox_core::provider::TLS13_AES_128_GCM_SHA256,
-        tlsbox_core::provider::TLS13_AES_256_GCM_SHA384,
-    ] {
+    for suite in suites {
         let name = suite.suite().as_str().unwrap_or("unnamed suite");
-        let (seal, open) = record_layer(suite, budget);
+        let (seal, open) = record_layer(*suite, budget);
         out.push(Measure {
             name: format!("{name} record seal, 16 KiB"),
             ..seal
@@ -213,7 +222,7 @@ fn plain(bytes: &[u8]) -> OutboundPlainMessage<'_> {
 
 /// A server's key exchange: a fresh key pair and the shared secret with a
 /// client share, as one handshake does it.
-fn key_exchange(name: &str, group: &dyn SupportedKxGroup, budget: Duration) -> Measure {
+pub fn key_exchange(name: &str, group: &dyn SupportedKxGroup, budget: Duration) -> Measure {
     let failed = Measure {
         name: format!("{name} key exchange (server)"),
         value: 0.0,
