@@ -75,6 +75,7 @@ pub(crate) fn build(
         identity,
         alpn_protocols: args.protocol.alpn_protocols(),
         groups: args.protocol.groups.clone(),
+        cipher_suites: args.protocol.cipher_suites.clone(),
         versions: args.protocol.versions(),
         peer_policy,
         key_policy: args.protocol.key_policy(),

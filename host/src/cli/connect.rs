@@ -24,6 +24,7 @@ pub(crate) async fn run(args: ConnectArgs) -> Result<()> {
         identity,
         alpn_protocols: args.protocol.alpn_protocols(),
         groups: args.protocol.groups.clone(),
+        cipher_suites: args.protocol.cipher_suites.clone(),
         versions: args.protocol.versions(),
         key_policy: args.protocol.key_policy(),
         ..Default::default()

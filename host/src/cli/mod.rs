@@ -262,6 +262,11 @@ pub(crate) struct ProtocolArgs {
     /// X25519MLKEM768,X25519,secp256r1,secp384r1).
     #[arg(long, value_delimiter = ',', value_parser = names::parse_group)]
     pub(crate) groups: Vec<tlsbox_host::core::rustls::NamedGroup>,
+    /// Cipher suites in preference order, comma-separated, IANA names
+    /// (default: ChaCha20-Poly1305 first, the fastest in the box, then
+    /// AES-128-GCM and AES-256-GCM; a server keeps its own order).
+    #[arg(long, value_delimiter = ',', value_parser = names::parse_suite)]
+    pub(crate) cipher_suites: Vec<tlsbox_host::core::rustls::CipherSuite>,
     /// Lowest TLS version accepted [default: 1.2].
     #[arg(long, value_parser = ["1.2", "1.3"])]
     pub(crate) min_tls_version: Option<String>,

@@ -1,6 +1,7 @@
 //! IANA and OpenSSL-style names for what was negotiated.
 
-use tlsbox_host::core::rustls::{NamedGroup, ProtocolVersion};
+use tlsbox_host::core::provider::ALL_CIPHER_SUITES;
+use tlsbox_host::core::rustls::{CipherSuite, NamedGroup, ProtocolVersion};
 use tlsbox_host::SessionInfo;
 
 /// `TLSv1.3`, `TLSv1.2`.
@@ -44,6 +45,28 @@ pub(crate) fn parse_group(name: &str) -> Result<NamedGroup, String> {
     }
 }
 
+/// Parse a `--cipher-suites` entry: an IANA name (`TLS_AES_128_GCM_SHA256`,
+/// `TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256`) or the name rustls logs
+/// (`TLS13_AES_128_GCM_SHA256`), case-insensitive; only suites the box has.
+pub(crate) fn parse_suite(name: &str) -> Result<CipherSuite, String> {
+    let wanted = name.to_ascii_uppercase();
+    let iana = |suite: CipherSuite| {
+        let rustls_name = suite.as_str().unwrap_or_default();
+        // rustls names the TLS 1.3 suites TLS13_*; IANA names them TLS_*.
+        rustls_name
+            .strip_prefix("TLS13_")
+            .map_or_else(|| rustls_name.to_string(), |rest| format!("TLS_{rest}"))
+    };
+    ALL_CIPHER_SUITES
+        .iter()
+        .map(|s| s.suite())
+        .find(|s| iana(*s) == wanted || s.as_str() == Some(wanted.as_str()))
+        .ok_or_else(|| {
+            let known: Vec<String> = ALL_CIPHER_SUITES.iter().map(|s| iana(s.suite())).collect();
+            format!("unknown cipher suite {name:?}: use {}", known.join(", "))
+        })
+}
+
 /// One line for logs and the client's summary.
 pub(crate) fn summary(info: &SessionInfo) -> String {
     format!(
@@ -54,4 +77,27 @@ pub(crate) fn summary(info: &SessionInfo) -> String {
         alpn(info),
         info.resumed
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suites_are_known_by_their_iana_and_rustls_names_only() {
+        assert_eq!(
+            parse_suite("TLS_CHACHA20_POLY1305_SHA256"),
+            Ok(CipherSuite::TLS13_CHACHA20_POLY1305_SHA256)
+        );
+        assert_eq!(
+            parse_suite("tls13_aes_128_gcm_sha256"),
+            Ok(CipherSuite::TLS13_AES_128_GCM_SHA256)
+        );
+        assert_eq!(
+            parse_suite("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
+            Ok(CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384)
+        );
+        let err = parse_suite("TLS_RSA_WITH_RC4_128_SHA").unwrap_err();
+        assert!(err.contains("TLS_AES_128_GCM_SHA256"), "{err}");
+    }
 }

@@ -95,6 +95,7 @@ pub(crate) fn build(
         sni_identities,
         alpn_protocols: args.protocol.alpn_protocols(),
         groups: args.protocol.groups.clone(),
+        cipher_suites: args.protocol.cipher_suites.clone(),
         versions: args.protocol.versions(),
         client_auth,
         peer_policy,
