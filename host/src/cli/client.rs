@@ -79,7 +79,6 @@ pub(crate) fn build(
         versions: args.protocol.versions(),
         peer_policy,
         key_policy: args.protocol.key_policy(),
-        ..Default::default()
     };
     let config = ClientConfig::new(engine, &options, meter(client.keystore)).context("client configuration")?;
     Ok(TlsState {

@@ -114,7 +114,6 @@ pub(crate) fn build(
             },
         }),
         key_policy: args.protocol.key_policy(),
-        ..Default::default()
     };
     let (keystore, relay) = match loaded.tickets {
         // The token is asked for the ticket keys once per relay and
