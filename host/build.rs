@@ -50,7 +50,9 @@ fn main() {
             "--package",
             "tlsbox-guest",
             // The primitives' self-check and timings, run inside wasm by
-            // host/tests/wasm_crypto.rs and host/benches/primitives.rs.
+            // host/tests/wasm_crypto.rs and host/benches. One cargo call
+            // builds both, so features unify: give the bench crate no
+            // feature the box does not have already.
             "--package",
             "tlsbox-guest-bench",
             "--target",

@@ -471,6 +471,7 @@ fn handshake_rows(engine: &Engine, case: &HandshakeCase, rows: &mut Vec<Row>) {
     });
 }
 
+#[cfg(target_env = "gnu")]
 extern "C" {
     /// glibc: give freed heap pages back to the system.
     fn malloc_trim(pad: usize) -> i32;
@@ -485,6 +486,7 @@ extern "C" {
 /// those shared pages once per box, Pss once in all.
 fn resident_kib() -> f64 {
     // SAFETY: malloc_trim only releases free memory; any pad is valid.
+    #[cfg(target_env = "gnu")]
     unsafe {
         malloc_trim(0);
     }
@@ -497,22 +499,48 @@ fn resident_kib() -> f64 {
 /// [`IDLE_CONNECTIONS`] servers kept after a handshake and one small
 /// exchange each way, the client dropped at once (its memory is reused for
 /// the next one, so only the servers accumulate).
-fn idle_memory_sample<S: Endpoint>(new_server: impl Fn() -> S, client_config: &tlsbox_core::ClientConfig) -> f64 {
+fn idle_memory_sample<S: Endpoint>(
+    new_server: impl Fn() -> S,
+    client_config: &tlsbox_core::ClientConfig,
+    traffic: usize,
+) -> f64 {
     let before = resident_kib();
     let mut servers = Vec::with_capacity(IDLE_CONNECTIONS);
     for _ in 0..IDLE_CONNECTIONS {
         let (mut server, mut client, _) = handshake(&new_server, client_config);
-        client.write(b"ping");
-        feed_all(&mut server, &take_all(&mut client));
-        assert_eq!(server.read(), b"ping");
-        server.write(b"pong");
-        feed_all(&mut client, &take_all(&mut server));
+        exchange(&mut client, &mut server, b"ping");
+        exchange(&mut server, &mut client, b"pong");
+        let chunk = vec![0x5au8; WRITE_SIZE];
+        for _ in 0..traffic / WRITE_SIZE {
+            exchange(&mut client, &mut server, &chunk);
+            exchange(&mut server, &mut client, &chunk);
+        }
         drop(client);
         servers.push(server);
     }
     let after = resident_kib();
     drop(black_box(servers));
     (after - before) / IDLE_CONNECTIONS as f64
+}
+
+/// `data` from one endpoint to the other, all of it read there.
+fn exchange(from: &mut impl Endpoint, to: &mut impl Endpoint, data: &[u8]) {
+    let mut sent = 0;
+    let mut got = 0;
+    while sent < data.len() || got < data.len() {
+        if sent < data.len() {
+            sent += from.write(&data[sent..]);
+        }
+        feed_all(to, &take_all(from));
+        loop {
+            let read = to.read();
+            if read.is_empty() {
+                break;
+            }
+            got += read.len();
+        }
+    }
+    assert_eq!(got, data.len());
 }
 
 /// KiB of resident memory per new server connection, before any byte (for
@@ -652,15 +680,7 @@ fn median(mut samples: Vec<f64>) -> f64 {
 /// return the medians (box, native).
 fn interleaved(samples: usize, mut boxed: impl FnMut() -> f64, mut native: impl FnMut() -> f64) -> (f64, f64) {
     let (mut b, mut n) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
-    for i in 0..samples {
-        if i % 2 == 0 {
-            b.push(boxed());
-            n.push(native());
-        } else {
-            n.push(native());
-            b.push(boxed());
-        }
-    }
+    guest_command::alternate(samples, || b.push(boxed()), || n.push(native()));
     (median(b), median(n))
 }
 
@@ -689,26 +709,20 @@ fn record_baseline() -> std::collections::BTreeMap<String, (f64, f64)> {
     let mut wasm: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     let mut native: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     eprintln!("record baseline: {BULK_SAMPLES} samples each side");
-    for round in 0..BULK_SAMPLES {
-        let mut run_wasm = || {
+    guest_command::alternate(
+        BULK_SAMPLES,
+        || {
             let out = command.run(&["records", &budget.as_millis().to_string()]).unwrap();
             for (name, value, _) in guest_command::figures(&out) {
                 wasm.entry(name).or_default().push(value);
             }
-        };
-        let mut run_native = || {
+        },
+        || {
             for m in tlsbox_guest_bench::measure_records(budget) {
                 native.entry(m.name).or_default().push(m.value);
             }
-        };
-        if round % 2 == 0 {
-            run_wasm();
-            run_native();
-        } else {
-            run_native();
-            run_wasm();
-        }
-    }
+        },
+    );
     wasm.into_iter()
         .filter_map(|(name, w)| {
             let n = native.remove(&name)?;
@@ -774,20 +788,22 @@ fn main() {
         let new_box = || setup.engine.new_server(&box_config).unwrap();
         let new_native = || tlsbox_core::Connection::new_server(&native_config).unwrap();
         // Warm-up: pool slots, allocator arenas.
-        idle_memory_sample(new_box, &setup.client);
-        idle_memory_sample(new_native, &setup.client);
+        idle_memory_sample(new_box, &setup.client, 0);
+        idle_memory_sample(new_native, &setup.client, 0);
         eprintln!("memory: {MEMORY_SAMPLES} samples of {IDLE_CONNECTIONS} idle connections each side");
-        let (b, n) = interleaved(
-            MEMORY_SAMPLES,
-            || idle_memory_sample(new_box, &setup.client),
-            || idle_memory_sample(new_native, &setup.client),
-        );
-        rows.push(Row {
-            measure: "resident memory per idle established connection (KiB)".into(),
-            boxed: b,
-            native: n,
-            decimals: 1,
-        });
+        for (traffic, label) in [(0, "after the handshake"), (1 << 20, "after 1 MiB each way")] {
+            let (b, n) = interleaved(
+                MEMORY_SAMPLES,
+                || idle_memory_sample(new_box, &setup.client, traffic),
+                || idle_memory_sample(new_native, &setup.client, traffic),
+            );
+            rows.push(Row {
+                measure: format!("resident memory per idle established connection, {label} (KiB)"),
+                boxed: b,
+                native: n,
+                decimals: 1,
+            });
+        }
         let (b, n) = interleaved(
             MEMORY_SAMPLES,
             || new_memory_sample(new_box),

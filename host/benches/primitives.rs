@@ -25,7 +25,7 @@ mod guest_command;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use guest_command::{figures, GuestCommand};
+use guest_command::{alternate, figures, GuestCommand};
 
 const ROUNDS: usize = 5;
 const BUDGET: Duration = Duration::from_millis(200);
@@ -63,9 +63,10 @@ fn main() {
     let mut wasm: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut native: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut fast: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for round in 0..ROUNDS {
-        eprintln!("round {}/{ROUNDS}", round + 1);
-        let mut run_wasm = || {
+    eprintln!("{ROUNDS} rounds each side");
+    alternate(
+        ROUNDS,
+        || {
             let out = command.run(&[&BUDGET.as_millis().to_string()]).expect("run in wasm");
             for (name, value, unit) in figures(&out) {
                 if !order.iter().any(|(n, _)| *n == name) {
@@ -73,23 +74,16 @@ fn main() {
                 }
                 wasm.entry(name).or_default().push(value);
             }
-        };
-        let mut run_native = || {
+        },
+        || {
             for m in tlsbox_guest_bench::measure(BUDGET) {
                 native.entry(m.name).or_default().push(m.value);
             }
             for m in aws_lc_rs_rows() {
                 fast.entry(m.name).or_default().push(m.value);
             }
-        };
-        if round % 2 == 0 {
-            run_wasm();
-            run_native();
-        } else {
-            run_native();
-            run_wasm();
-        }
-    }
+        },
+    );
 
     println!("| primitive | wasm (box) | native, same code | wasm / native | native aws-lc-rs | wasm / aws-lc-rs |");
     println!("|---|---:|---:|---:|---:|---:|");

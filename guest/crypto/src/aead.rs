@@ -20,8 +20,8 @@ use crate::poly1305::Poly1305;
 /// Bytes per step: four ChaCha20 blocks.
 const STEP: usize = 256;
 /// RFC 8439 §2.8: the 32-bit block counter bounds a message; block 0 makes
-/// the Poly1305 key.
-const MAX_BLOCKS: u64 = u32::MAX as u64 - 1;
+/// the Poly1305 key, blocks 1 to 2^32 - 1 the data.
+const MAX_BLOCKS: u64 = u32::MAX as u64;
 
 /// ChaCha20-Poly1305 under one key.
 #[derive(Clone)]
@@ -52,8 +52,7 @@ impl ChaCha20Poly1305 {
             return Err(Error);
         }
         let mut cipher = ChaCha20Core::new(&self.key.into(), nonce);
-        let mut mac_key = [0u8; 32];
-        cipher.xor_step(&mut mac_key);
+        let mut mac_key = cipher.poly1305_key();
         let mac = Poly1305::new(&mac_key);
         mac_key.zeroize();
         Ok((cipher, mac))
@@ -79,7 +78,7 @@ impl AeadInPlace for ChaCha20Poly1305 {
         let (mut cipher, mut mac) = self.start(nonce, buffer.len())?;
         mac.update_padded(associated_data);
         for step in buffer.chunks_mut(STEP) {
-            cipher.xor_step(step);
+            cipher.xor_keystream(step);
             mac.update_padded(step);
         }
         mac.update_padded(&lengths(associated_data.len(), buffer.len()));
@@ -97,7 +96,7 @@ impl AeadInPlace for ChaCha20Poly1305 {
         mac.update_padded(associated_data);
         for step in buffer.chunks_mut(STEP) {
             mac.update_padded(step);
-            cipher.xor_step(step);
+            cipher.xor_keystream(step);
         }
         mac.update_padded(&lengths(associated_data.len(), buffer.len()));
         if bool::from(mac.finalize().ct_eq(tag.as_slice())) {

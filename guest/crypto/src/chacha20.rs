@@ -95,27 +95,43 @@ impl Drop for ChaCha20Core {
 impl ZeroizeOnDrop for ChaCha20Core {}
 
 impl ChaCha20Core {
-    /// XOR `data` (at most four blocks, 256 bytes) with the keystream from
-    /// the current block on, and move past the blocks it used: the AEAD's
-    /// one-pass loop, with no keystream buffer in between.
-    pub(crate) fn xor_step(&mut self, data: &mut [u8]) {
-        let blocks = Backend(self).blocks();
-        // Keystream bytes first, then one XOR loop the compiler vectorises
-        // (per-word XOR in place of it was slower).
-        let mut keystream = [0u8; 256];
-        for (lane, block) in keystream.chunks_exact_mut(64).enumerate() {
-            if let Ok(block) = <&mut [u8; 64]>::try_from(block) {
-                write_block(&blocks, lane, block.into());
+    /// XOR `data` with the keystream from the current block on, four
+    /// blocks (256 bytes) per pass of the four-lane code, and move past the
+    /// blocks used: the AEAD's one-pass loop, with no wrapper in between.
+    pub(crate) fn xor_keystream(&mut self, data: &mut [u8]) {
+        for step in data.chunks_mut(256) {
+            let blocks = Backend(self).blocks();
+            // Keystream bytes first, then one XOR loop the compiler
+            // vectorises (XOR word by word in place of it was slower). Not
+            // wiped: it only gives what the data it is XORed into holds
+            // anyway, and a volatile wipe costs more than the XOR.
+            let mut keystream = [0u8; 256];
+            for (lane, block) in keystream.chunks_exact_mut(64).enumerate() {
+                if let Ok(block) = <&mut [u8; 64]>::try_from(block) {
+                    write_block(&blocks, lane, block.into());
+                }
             }
+            for (byte, k) in step.iter_mut().zip(keystream) {
+                *byte ^= k;
+            }
+            let used = step.len().div_ceil(64) as u32;
+            Backend(self).advance(used);
         }
-        // Not zeroized: with the data it is XORed into, it only gives
-        // what the data holds anyway, and a volatile wipe costs more than
-        // the XOR.
-        for (byte, k) in data.iter_mut().zip(keystream) {
-            *byte ^= k;
+    }
+
+    /// The Poly1305 key of RFC 8439 §2.6: the first 32 bytes of this
+    /// block, which is then used up. The block is wiped: this one is secret.
+    pub(crate) fn poly1305_key(&mut self) -> [u8; 32] {
+        let blocks = Backend(self).blocks();
+        let mut block = [0u8; 64];
+        write_block(&blocks, 0, (&mut block).into());
+        Backend(self).advance(1);
+        let mut key = [0u8; 32];
+        if let Some(first) = block.get(..32) {
+            key.copy_from_slice(first);
         }
-        let used = data.len().div_ceil(64).min(4) as u32;
-        Backend(self).advance(used);
+        block.zeroize();
+        key
     }
 }
 
@@ -131,8 +147,8 @@ impl ParBlocksSizeUser for Backend<'_> {
 
 impl StreamBackend for Backend<'_> {
     fn gen_ks_block(&mut self, block: &mut Block<Self>) {
-        // One block: the four-lane code with only lane 0 kept. A tail
-        // costs a full pass, which only the last 1-3 blocks of a record pay.
+        // One block: the four-lane code with only lane 0 kept. Each tail
+        // block (the last 1-3 of a message) costs a full pass.
         let blocks = self.blocks();
         self.advance(1);
         write_block(&blocks, 0, block);

@@ -19,7 +19,8 @@ pub struct Poly1305 {
     r: [u32; 4],
     /// `5 r_j / 4` for j = 1..3 (exact: clamping clears r_j's low 2 bits).
     s: [u32; 3],
-    /// The accumulator: four 32-bit limbs and a small top limb (≤ 6).
+    /// The accumulator: four 32-bit limbs and a small top limb (≤ 4
+    /// between blocks, ≤ 6 once a block is added).
     h: [u32; 5],
     /// The other key half, added at the end.
     pad: [u32; 4],
@@ -116,13 +117,7 @@ impl Poly1305 {
     /// Absorb `data` zero-padded to a whole number of 16-byte blocks (the
     /// AEAD construction's padding, RFC 8439 §2.8).
     pub fn update_padded(&mut self, data: &[u8]) {
-        let mut blocks = data.chunks_exact(16);
-        for block in &mut blocks {
-            let mut m = [0u8; 16];
-            m.copy_from_slice(block);
-            self.block(words(&m), 1);
-        }
-        let rest = blocks.remainder();
+        let rest = self.whole_blocks(data);
         if !rest.is_empty() {
             let mut m = [0u8; 16];
             if let Some(head) = m.get_mut(..rest.len()) {
@@ -181,14 +176,20 @@ impl Poly1305 {
     /// The tag of a whole message with RFC 8439 §2.5's padding of the
     /// last block (not the AEAD's zero padding).
     pub fn compute_unpadded(mut self, data: &[u8]) -> [u8; 16] {
+        let tail = self.whole_blocks(data);
+        self.finish(tail)
+    }
+
+    /// Absorb the whole 16-byte blocks of `data`; what is left over.
+    #[inline(always)]
+    fn whole_blocks<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
         let mut blocks = data.chunks_exact(16);
         for block in &mut blocks {
-            let mut m = [0u8; 16];
-            m.copy_from_slice(block);
-            self.block(words(&m), 1);
+            if let Ok(block) = <&[u8; 16]>::try_from(block) {
+                self.block(words(block), 1);
+            }
         }
-        let tail = blocks.remainder();
-        self.finish(tail)
+        blocks.remainder()
     }
 }
 

@@ -97,3 +97,18 @@ pub(crate) fn figures(output: &str) -> Vec<(String, f64, String)> {
         })
         .collect()
 }
+
+/// Run `wasm` and `native` `rounds` times each, alternating which goes
+/// first, so that drift on a shared machine hits both sides alike.
+#[allow(dead_code, reason = "the benches alternate, the test does not")]
+pub(crate) fn alternate(rounds: usize, mut wasm: impl FnMut(), mut native: impl FnMut()) {
+    for round in 0..rounds {
+        if round % 2 == 0 {
+            wasm();
+            native();
+        } else {
+            native();
+            wasm();
+        }
+    }
+}

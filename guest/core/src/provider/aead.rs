@@ -1,5 +1,6 @@
 //! Record protection (RFC 8446 §5.2, RFC 5288, RFC 7905) over RustCrypto's
-//! AES-GCM and our SIMD128 ChaCha20 in RustCrypto's ChaCha20-Poly1305.
+//! AES-GCM and, in wasm, tlsbox-crypto's ChaCha20-Poly1305 (natively
+//! RustCrypto's).
 //!
 //! Keys live in the cipher objects only; `extract_keys` is refused so that no
 //! traffic key can be pulled out of the box (DESIGN.md invariant 1).
