@@ -20,7 +20,7 @@ use sha2::Digest;
 /// One timed figure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measure {
-    /// What was timed, e.g. `chacha20 keystream (ours)`.
+    /// What was timed, e.g. `chacha20 keystream (tlsbox-crypto)`.
     pub name: String,
     /// The figure, in `unit`.
     pub value: f64,

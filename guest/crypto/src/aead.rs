@@ -68,6 +68,40 @@ fn lengths(aad: usize, text: usize) -> [u8; 16] {
     block
 }
 
+/// Which way a message goes through [`ChaCha20Poly1305::pass`].
+#[derive(Clone, Copy, PartialEq)]
+enum Direction {
+    Seal,
+    Open,
+}
+
+impl ChaCha20Poly1305 {
+    /// Encrypt or decrypt `buffer` in place, step by step, and compute the
+    /// tag over the associated data and the ciphertext: Poly1305 reads each
+    /// step after encrypting it, or before decrypting it.
+    fn pass(
+        &self,
+        direction: Direction,
+        nonce: &GenericArray<u8, U12>,
+        associated_data: &[u8],
+        buffer: &mut [u8],
+    ) -> Result<[u8; 16], Error> {
+        let (mut cipher, mut mac) = self.start(nonce, buffer.len())?;
+        mac.update_padded(associated_data);
+        for step in buffer.chunks_mut(STEP) {
+            if direction == Direction::Seal {
+                cipher.xor_keystream(step);
+                mac.update_padded(step);
+            } else {
+                mac.update_padded(step);
+                cipher.xor_keystream(step);
+            }
+        }
+        mac.update_padded(&lengths(associated_data.len(), buffer.len()));
+        Ok(mac.finalize())
+    }
+}
+
 impl AeadInPlace for ChaCha20Poly1305 {
     fn encrypt_in_place_detached(
         &self,
@@ -75,14 +109,7 @@ impl AeadInPlace for ChaCha20Poly1305 {
         associated_data: &[u8],
         buffer: &mut [u8],
     ) -> Result<GenericArray<u8, U16>, Error> {
-        let (mut cipher, mut mac) = self.start(nonce, buffer.len())?;
-        mac.update_padded(associated_data);
-        for step in buffer.chunks_mut(STEP) {
-            cipher.xor_keystream(step);
-            mac.update_padded(step);
-        }
-        mac.update_padded(&lengths(associated_data.len(), buffer.len()));
-        Ok(mac.finalize().into())
+        Ok(self.pass(Direction::Seal, nonce, associated_data, buffer)?.into())
     }
 
     fn decrypt_in_place_detached(
@@ -92,14 +119,8 @@ impl AeadInPlace for ChaCha20Poly1305 {
         buffer: &mut [u8],
         tag: &GenericArray<u8, U16>,
     ) -> Result<(), Error> {
-        let (mut cipher, mut mac) = self.start(nonce, buffer.len())?;
-        mac.update_padded(associated_data);
-        for step in buffer.chunks_mut(STEP) {
-            mac.update_padded(step);
-            cipher.xor_keystream(step);
-        }
-        mac.update_padded(&lengths(associated_data.len(), buffer.len()));
-        if bool::from(mac.finalize().ct_eq(tag.as_slice())) {
+        let expected = self.pass(Direction::Open, nonce, associated_data, buffer)?;
+        if bool::from(expected.ct_eq(tag.as_slice())) {
             Ok(())
         } else {
             // Decrypted before the tag was checked: leave nothing of it.

@@ -15,6 +15,7 @@ use cipher::{
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::lanes::U32x4;
+use crate::le_words;
 
 /// "expand 32-byte k" (RFC 8439 §2.3).
 const CONSTANTS: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
@@ -47,21 +48,12 @@ impl KeyIvInit for ChaCha20Core {
         let (constants, rest) = state.split_at_mut(4);
         constants.copy_from_slice(&CONSTANTS);
         let (key_words, rest) = rest.split_at_mut(8);
-        for (word, bytes) in key_words.iter_mut().zip(key.chunks_exact(4)) {
-            *word = le_word(bytes);
-        }
+        key_words.copy_from_slice(&le_words::<8>(key));
         // rest[0] is the counter, left at 0; the nonce follows it.
-        for (word, bytes) in rest.iter_mut().skip(1).zip(iv.chunks_exact(4)) {
-            *word = le_word(bytes);
-        }
+        let (_counter, nonce_words) = rest.split_at_mut(1);
+        nonce_words.copy_from_slice(&le_words::<3>(iv));
         Self { state }
     }
-}
-
-fn le_word(bytes: &[u8]) -> u32 {
-    let mut word = [0u8; 4];
-    word.copy_from_slice(bytes);
-    u32::from_le_bytes(word)
 }
 
 impl StreamCipherCore for ChaCha20Core {

@@ -29,6 +29,19 @@ pub use aead::ChaCha20Poly1305;
 pub use chacha20::ChaCha20;
 pub use poly1305::Poly1305;
 
+/// The little-endian 32-bit words of `bytes`, as RFC 8439 reads keys,
+/// nonces and message blocks; words past the end of `bytes` stay 0.
+#[inline(always)]
+fn le_words<const N: usize>(bytes: &[u8]) -> [u32; N] {
+    let mut words = [0u32; N];
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+        let mut le = [0u8; 4];
+        le.copy_from_slice(chunk);
+        *word = u32::from_le_bytes(le);
+    }
+    words
+}
+
 #[cfg(test)]
 mod tests {
     use rand_core::{OsRng, RngCore};

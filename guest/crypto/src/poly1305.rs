@@ -13,6 +13,8 @@
 
 use zeroize::Zeroize;
 
+use crate::le_words;
+
 /// One-time authenticator state.
 pub struct Poly1305 {
     /// The clamped key half r, four 32-bit limbs.
@@ -26,39 +28,23 @@ pub struct Poly1305 {
     pad: [u32; 4],
 }
 
-fn le(bytes: &[u8]) -> u32 {
-    let mut word = [0u8; 4];
-    word.copy_from_slice(bytes);
-    u32::from_le_bytes(word)
-}
-
-fn words(bytes: &[u8; 16]) -> [u32; 4] {
-    let mut out = [0u32; 4];
-    for (w, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-        *w = le(b);
-    }
-    out
-}
-
 impl Poly1305 {
     /// A fresh authenticator under a one-time key (r ‖ s, 32 bytes).
     pub fn new(key: &[u8; 32]) -> Self {
         let (r_bytes, pad_bytes) = key.split_at(16);
-        let mut r = [0u32; 4];
-        for (w, b) in r.iter_mut().zip(r_bytes.chunks_exact(4)) {
-            *w = le(b);
-        }
+        let mut r: [u32; 4] = le_words(r_bytes);
         // RFC 8439 §2.5: clamp r.
         r[0] &= 0x0fff_ffff;
         r[1] &= 0x0fff_fffc;
         r[2] &= 0x0fff_fffc;
         r[3] &= 0x0fff_fffc;
         let s = [r[1] + (r[1] >> 2), r[2] + (r[2] >> 2), r[3] + (r[3] >> 2)];
-        let mut pad = [0u32; 4];
-        for (w, b) in pad.iter_mut().zip(pad_bytes.chunks_exact(4)) {
-            *w = le(b);
+        Self {
+            r,
+            s,
+            h: [0; 5],
+            pad: le_words(pad_bytes),
         }
-        Self { r, s, h: [0; 5], pad }
     }
 
     /// h = (h + m + hibit·2^128) · r, partly reduced mod 2^130 - 5.
@@ -123,7 +109,7 @@ impl Poly1305 {
             if let Some(head) = m.get_mut(..rest.len()) {
                 head.copy_from_slice(rest);
             }
-            self.block(words(&m), 1);
+            self.block(le_words(&m), 1);
         }
     }
 
@@ -138,7 +124,7 @@ impl Poly1305 {
             if let Some(one) = m.get_mut(tail.len()) {
                 *one = 1;
             }
-            self.block(words(&m), 0);
+            self.block(le_words(&m), 0);
         }
         let [h0, h1, h2, h3, h4] = self.h;
         // h < 2^131, so at most one subtraction of p = 2^130 - 5: compute
@@ -186,7 +172,7 @@ impl Poly1305 {
         let mut blocks = data.chunks_exact(16);
         for block in &mut blocks {
             if let Ok(block) = <&[u8; 16]>::try_from(block) {
-                self.block(words(block), 1);
+                self.block(le_words(block), 1);
             }
         }
         blocks.remainder()
