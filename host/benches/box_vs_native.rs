@@ -457,12 +457,10 @@ fn handshake_rows(engine: &Engine, case: &HandshakeCase, rows: &mut Vec<Row>) {
         || handshake_batch(new_box, &case.client, case.per_batch),
         || handshake_batch(new_native, &case.client, case.per_batch),
     );
-    rows.push(Row {
-        measure: format!("TLS 1.3 handshake, server, {} (µs)", case.name),
-        boxed: box_us,
-        native: native_us,
-        decimals: 1,
-    });
+    rows.push(Row::new(
+        format!("TLS 1.3 handshake, server, {} (µs)", case.name),
+        (box_us, native_us),
+    ));
     rows.push(Row {
         measure: format!("TLS 1.3 handshakes/s, server, {}", case.name),
         boxed: 1e6 / box_us,
@@ -691,6 +689,18 @@ struct Row {
     decimals: usize,
 }
 
+impl Row {
+    /// A row of medians (box, native), one decimal.
+    fn new(measure: impl Into<String>, (boxed, native): (f64, f64)) -> Self {
+        Self {
+            measure: measure.into(),
+            boxed,
+            native,
+            decimals: 1,
+        }
+    }
+}
+
 fn ratio(boxed: f64, native: f64) -> String {
     let r = boxed / native;
     if r < 0.1 {
@@ -797,31 +807,25 @@ fn main() {
                 || idle_memory_sample(new_box, &setup.client, traffic),
                 || idle_memory_sample(new_native, &setup.client, traffic),
             );
-            rows.push(Row {
-                measure: format!("resident memory per idle established connection, {label} (KiB)"),
-                boxed: b,
-                native: n,
-                decimals: 1,
-            });
+            rows.push(Row::new(
+                format!("resident memory per idle established connection, {label} (KiB)"),
+                (b, n),
+            ));
         }
         let (b, n) = interleaved(
             MEMORY_SAMPLES,
             || new_memory_sample(new_box),
             || new_memory_sample(new_native),
         );
-        rows.push(Row {
-            measure: "resident memory per new connection, before any byte (KiB)".into(),
-            boxed: b,
-            native: n,
-            decimals: 1,
-        });
+        rows.push(Row::new(
+            "resident memory per new connection, before any byte (KiB)",
+            (b, n),
+        ));
         let (b, n) = interleaved(7, || creation_sample(new_box), || creation_sample(new_native));
-        rows.push(Row {
-            measure: "new server connection, before any byte (µs; box: instantiation incl.)".into(),
-            boxed: b,
-            native: n,
-            decimals: 1,
-        });
+        rows.push(Row::new(
+            "new server connection, before any byte (µs; box: instantiation incl.)",
+            (b, n),
+        ));
     }
 
     // Bulk, one AEAD at a time; first the baseline: the provider's record
@@ -851,32 +855,20 @@ fn main() {
             || encrypt_sample(new_box, &setup, suite, &chunk, BULK_BYTES),
             || encrypt_sample(new_native, &setup, suite, &chunk, BULK_BYTES),
         );
-        rows.push(Row {
-            measure: format!("{name} encrypt (MB/s)"),
-            boxed: b,
-            native: n,
-            decimals: 1,
-        });
+        rows.push(Row::new(format!("{name} encrypt (MB/s)"), (b, n)));
         let (b, n) = interleaved(
             BULK_SAMPLES,
             || decrypt_sample(new_box, &setup, suite, &chunk, BULK_BYTES),
             || decrypt_sample(new_native, &setup, suite, &chunk, BULK_BYTES),
         );
-        rows.push(Row {
-            measure: format!("{name} decrypt (MB/s)"),
-            boxed: b,
-            native: n,
-            decimals: 1,
-        });
+        rows.push(Row::new(format!("{name} decrypt (MB/s)"), (b, n)));
         for direction in ["seal", "open"] {
             let figure = format!("{} record {direction}, 16 KiB", suite.as_str().unwrap_or_default());
-            if let Some((b, n)) = records.get(&figure) {
-                rows.push(Row {
-                    measure: format!("{name} record {direction} alone, in the guest, no boundary (MB/s)"),
-                    boxed: *b,
-                    native: *n,
-                    decimals: 1,
-                });
+            if let Some(&(b, n)) = records.get(&figure) {
+                rows.push(Row::new(
+                    format!("{name} record {direction} alone, in the guest, no boundary (MB/s)"),
+                    (b, n),
+                ));
             }
         }
     }
