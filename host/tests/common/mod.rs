@@ -15,15 +15,9 @@ pub(crate) fn tlsbox(home: &Path) -> Command {
     cmd
 }
 
-/// `tlsbox server --listen 127.0.0.1:<free port>` plus `args`, running.
-pub(crate) fn tlsbox_server(home: &Path, args: &[&str]) -> ServerProcess {
-    let port = free_port();
-    ServerProcess::spawn(
-        tlsbox(home)
-            .args(["server", "--listen", &format!("127.0.0.1:{port}")])
-            .args(args),
-        port,
-    )
+/// `tlsbox server --listen 127.0.0.1:<free port>` plus `args`, accepting.
+pub(crate) fn tlsbox_server(home: &Path, args: &[&str]) -> Proxy {
+    Proxy::start(home, "server", args)
 }
 
 /// A `tlsbox` listener process whose log goes to a file the test can read.
@@ -94,13 +88,32 @@ impl Proxy {
             .stderr(file)
             .spawn()
             .unwrap();
-        let proxy = Self { port, child, log };
+        let announces = !cmd
+            .get_envs()
+            .any(|(k, v)| k == "TLSBOX_LOG" && matches!(v.and_then(|v| v.to_str()), Some("warn" | "error" | "off")));
+        let mut proxy = Self { port, child, log };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // Something accepting on the port is not enough: the port was free
+        // when chosen, but another process may have taken it since. The
+        // process's own "ready" line for this address says it is ours.
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || (announces && !proxy.announced()) {
+            if let Ok(Some(status)) = proxy.child.try_wait() {
+                panic!("tlsbox exited ({status}) before accepting: {}", proxy.log());
+            }
             assert!(std::time::Instant::now() < deadline, "not listening: {}", proxy.log());
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         proxy
+    }
+
+    /// Whether the log has a "ready" line for 127.0.0.1:`port` (a listener
+    /// or the status endpoint; text or JSON log).
+    fn announced(&self) -> bool {
+        let address = format!("127.0.0.1:{}", self.port);
+        self.log().lines().filter(|l| l.contains(" ready")).any(|l| {
+            l.match_indices(&address)
+                .any(|(at, _)| !l[at + address.len()..].starts_with(|c: char| c.is_ascii_digit()))
+        })
     }
 
     /// The log so far.
