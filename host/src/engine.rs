@@ -147,8 +147,8 @@ impl Engine {
     /// Set up the engine and compile the box (or load it from the cache).
     pub fn new(config: EngineConfig) -> Result<Self, Error> {
         let mut pooling = PoolingAllocationConfig::default();
-        // Each box is one component: the program's core instance plus the
-        // WASI adapter and shims, one linear memory, a few tables.
+        // Each box is one component: the program's core instance and the
+        // canonical ABI's shims, one linear memory, a few tables.
         pooling
             .total_component_instances(config.max_instances)
             .total_core_instances(config.max_instances.saturating_mul(8))
@@ -307,6 +307,19 @@ fn store_cache(component: &Component, dir: &Path, path: &Path) -> Result<(), Err
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The box calls WASI 0.2 only. One WASI preview 1 call anywhere in the
+    /// guest (getrandom 0.2, rand_core 0.6's `OsRng`) makes the linker add
+    /// the preview 1 adapter: another core instance per connection, and
+    /// about 24 KiB more memory in each ([`tlsbox_core::random`]).
+    #[test]
+    fn the_box_has_no_wasi_preview1_adapter() {
+        let preview1 = b"wasi_snapshot_preview1";
+        assert!(
+            !GUEST_COMPONENT.windows(preview1.len()).any(|w| w == preview1),
+            "the box imports WASI preview 1: use tlsbox_core::random, not OsRng or getrandom 0.2"
+        );
+    }
 
     #[test]
     fn second_engine_loads_the_compiled_box_from_the_cache() {

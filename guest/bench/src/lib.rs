@@ -249,7 +249,7 @@ pub fn key_exchange(name: &str, group: &dyn SupportedKxGroup, budget: Duration) 
 /// system's random source.
 pub fn check(cases: usize) -> Result<tlsbox_crypto::selfcheck::Checked, String> {
     let mut failed = false;
-    let mut fill = |buf: &mut [u8]| failed |= getrandom::getrandom(buf).is_err();
+    let mut fill = |buf: &mut [u8]| failed |= getrandom::fill(buf).is_err();
     let checked = tlsbox_crypto::selfcheck::run(&mut fill, cases)?;
     if failed {
         return Err("no random bytes from the system".into());

@@ -40,6 +40,7 @@ pub mod keystore;
 pub mod options;
 pub mod peer_policy;
 pub mod provider;
+pub mod random;
 pub mod signer;
 pub mod tickets;
 

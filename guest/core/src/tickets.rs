@@ -30,11 +30,11 @@ use aes::cipher::{BlockEncrypt, KeyInit};
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::ChaCha20Poly1305;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
-use rand_core::{OsRng, RngCore};
 use rustls::NamedGroup;
 use zeroize::Zeroizing;
 
 use crate::keystore::{Keystore, KeystoreError, WrappedTicketKey, WrappedTicketKeys};
+use crate::random::{self, SystemRng};
 
 /// The label of the KDF from the ECDH secret `Z` to the wrapping key `W`:
 /// two AES blocks, CBC-encrypted under `Z` from a zero IV, make the 32
@@ -171,14 +171,14 @@ fn fetch(keystore: &dyn Keystore, group: NamedGroup) -> Result<Vec<RawKey>, Malf
     let (answer, z) = match group {
         // X25519 by default: a fraction of P-256's cost in wasm.
         NamedGroup::X25519 => {
-            let secret = x25519_dalek::EphemeralSecret::random_from_rng(OsRng);
+            let secret = x25519_dalek::EphemeralSecret::random_from_rng(SystemRng);
             let public = x25519_dalek::PublicKey::from(&secret);
             let answer = keystore.ticket_keys(public.as_bytes()).map_err(no_keys)?;
             let z = x25519_shared(secret, &answer.token_public_key)?;
             (answer, z)
         }
         NamedGroup::secp256r1 => {
-            let secret = p256::ecdh::EphemeralSecret::random(&mut OsRng);
+            let secret = p256::ecdh::EphemeralSecret::random(&mut SystemRng);
             let public = secret.public_key().to_encoded_point(false);
             let answer = keystore.ticket_keys(public.as_bytes()).map_err(no_keys)?;
             let z = p256_shared(&secret, &answer.token_public_key)?;
@@ -275,7 +275,7 @@ impl Relay {
     pub fn obtain(keystore: &dyn Keystore, group: NamedGroup) -> Result<Self, KeystoreError> {
         let keys = fetch(keystore, group).map_err(|why| KeystoreError::Failed(why.into()))?;
         Ok(Self {
-            secret: x25519_dalek::StaticSecret::random_from_rng(OsRng),
+            secret: x25519_dalek::StaticSecret::random_from_rng(SystemRng),
             keys,
         })
     }
@@ -333,7 +333,7 @@ impl rustls::server::ProducesTickets for Ticketer {
         self.with_keys(|keys| {
             let key = keys.iter().find(|k| k.issue)?;
             let mut nonce = [0u8; NONCE_LEN];
-            OsRng.try_fill_bytes(&mut nonce).ok()?;
+            random::fill(&mut nonce).ok()?;
             let sealed = key
                 .cipher()
                 .encrypt(
@@ -414,8 +414,8 @@ mod tests {
     impl FakeToken {
         fn new(keys: Vec<FakeKey>) -> Self {
             Self {
-                x25519: x25519_dalek::StaticSecret::random_from_rng(OsRng),
-                p256: p256::SecretKey::random(&mut OsRng),
+                x25519: x25519_dalek::StaticSecret::random_from_rng(SystemRng),
+                p256: p256::SecretKey::random(&mut SystemRng),
                 keys: Mutex::new(keys),
                 asked: Mutex::new(0),
             }
@@ -541,8 +541,8 @@ mod tests {
     #[test]
     fn a_wrapped_key_for_another_box_does_not_unwrap() {
         let token = FakeToken::new(vec![([1; 16], [7; 32], true)]);
-        let mine = p256::ecdh::EphemeralSecret::random(&mut OsRng);
-        let theirs = p256::ecdh::EphemeralSecret::random(&mut OsRng);
+        let mine = p256::ecdh::EphemeralSecret::random(&mut SystemRng);
+        let theirs = p256::ecdh::EphemeralSecret::random(&mut SystemRng);
         let answer = token
             .ticket_keys(theirs.public_key().to_encoded_point(false).as_bytes())
             .unwrap();
@@ -609,7 +609,7 @@ mod tests {
 
     #[test]
     fn a_small_order_x25519_token_key_is_refused() {
-        let secret = x25519_dalek::EphemeralSecret::random_from_rng(OsRng);
+        let secret = x25519_dalek::EphemeralSecret::random_from_rng(SystemRng);
         assert_eq!(
             x25519_shared(secret, &[0; 32]).err(),
             Some("the token's transfer key is of small order")

@@ -13,11 +13,11 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use ml_kem::{Decapsulate, DecapsulationKey, EncapsulationKey, KeyExport, MlKem768};
-use rand_core::OsRng;
 use rustls::crypto::{ActiveKeyExchange, CompletedKeyExchange, SharedSecret, SupportedKxGroup};
 use rustls::{Error, NamedGroup};
 
 use super::kx::{bad_share, x25519_agree};
+use crate::random::SystemRng;
 use zeroize::Zeroizing;
 
 /// ML-KEM-768 encapsulation key length.
@@ -36,7 +36,7 @@ fn name() -> NamedGroup {
 
 fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, Error> {
     let mut bytes = Zeroizing::new([0u8; N]);
-    getrandom::getrandom(bytes.as_mut()).map_err(|_| Error::FailedToGetRandomBytes)?;
+    crate::random::fill(bytes.as_mut()).map_err(|_| Error::FailedToGetRandomBytes)?;
     Ok(bytes)
 }
 
@@ -79,7 +79,7 @@ impl SupportedKxGroup for X25519MlKem768 {
     fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, Error> {
         let seed = random::<64>()?;
         let dk = DecapsulationKey::<MlKem768>::from_seed((*seed).into());
-        let x_secret = x25519_dalek::EphemeralSecret::random_from_rng(OsRng);
+        let x_secret = x25519_dalek::EphemeralSecret::random_from_rng(SystemRng);
         let x_public = x25519_dalek::PublicKey::from(&x_secret).to_bytes();
         let mut share = Vec::with_capacity(ENCAPSULATION_KEY_LEN + X25519_LEN);
         share.extend_from_slice(dk.encapsulation_key().to_bytes().as_slice());
@@ -91,7 +91,7 @@ impl SupportedKxGroup for X25519MlKem768 {
     fn start_and_complete(&self, client_share: &[u8]) -> Result<CompletedKeyExchange, Error> {
         let m = random::<32>()?;
         // StaticSecret zeroizes on drop; no copy of it is left behind.
-        let x = x25519_dalek::StaticSecret::random_from_rng(OsRng);
+        let x = x25519_dalek::StaticSecret::random_from_rng(SystemRng);
         let (pub_key, secret) = server_respond(client_share, &m, &x)?;
         Ok(CompletedKeyExchange {
             group: name(),

@@ -7,9 +7,10 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use rand_core::OsRng;
 use rustls::crypto::{ActiveKeyExchange, SharedSecret, SupportedKxGroup};
 use rustls::{Error, NamedGroup, PeerMisbehaved};
+
+use crate::random::SystemRng;
 
 /// X25519 (RFC 7748).
 #[derive(Debug)]
@@ -44,7 +45,7 @@ pub(crate) fn x25519_agree(
 
 impl SupportedKxGroup for X25519 {
     fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, Error> {
-        let secret = x25519_dalek::EphemeralSecret::random_from_rng(OsRng);
+        let secret = x25519_dalek::EphemeralSecret::random_from_rng(SystemRng);
         let public = x25519_dalek::PublicKey::from(&secret);
         Ok(Box::new(X25519Exchange {
             secret,
@@ -83,7 +84,7 @@ macro_rules! nist_group {
     ($group:ty, $exchange:ident, $curve:ident, $name:expr, $coord_len:expr) => {
         impl SupportedKxGroup for $group {
             fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, Error> {
-                let secret = $curve::ecdh::EphemeralSecret::random(&mut OsRng);
+                let secret = $curve::ecdh::EphemeralSecret::random(&mut SystemRng);
                 let public = $curve::EncodedPoint::from(secret.public_key());
                 Ok(Box::new($exchange {
                     secret,

@@ -208,7 +208,7 @@ struct Rng;
 
 impl SecureRandom for Rng {
     fn fill(&self, buf: &mut [u8]) -> Result<(), GetRandomFailed> {
-        getrandom::getrandom(buf).map_err(|_| GetRandomFailed)
+        crate::random::fill(buf).map_err(|_| GetRandomFailed)
     }
 }
 
