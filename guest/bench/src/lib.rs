@@ -78,6 +78,12 @@ pub fn measure(budget: Duration) -> Vec<Measure> {
         aes.encrypt_blocks(&mut blocks);
         RECORD
     }));
+    out.push(throughput("aes-128 blocks (tlsbox-crypto)", budget, || {
+        use aes::cipher::{BlockEncrypt, KeyInit};
+        let aes = tlsbox_crypto::Aes128::new(&[0x42u8; 16].into());
+        aes.encrypt_blocks(&mut blocks);
+        RECORD
+    }));
     out.push(throughput("ghash (RustCrypto)", budget, || {
         use ghash::universal_hash::{KeyInit, UniversalHash};
         let mut mac = ghash::GHash::new(&[0x42u8; 16].into());
@@ -87,6 +93,10 @@ pub fn measure(budget: Duration) -> Vec<Measure> {
     }));
     out.push(throughput("aes-128-gcm seal (RustCrypto)", budget, || {
         let aead = aes_gcm::Aes128Gcm::new(&[0x42u8; 16].into());
+        seal(&aead, &nonce, &mut buf)
+    }));
+    out.push(throughput("aes-128-gcm seal (tlsbox-crypto)", budget, || {
+        let aead = aes_gcm::AesGcm::<tlsbox_crypto::Aes128, aes_gcm::aead::consts::U12>::new(&[0x42u8; 16].into());
         seal(&aead, &nonce, &mut buf)
     }));
     out.push(throughput("sha-256", budget, || {

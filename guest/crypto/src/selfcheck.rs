@@ -11,9 +11,9 @@ use alloc::string::String;
 use alloc::vec;
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
+use cipher::{BlockEncrypt, KeyIvInit, StreamCipher, StreamCipherSeek};
 
-use crate::{ChaCha20, ChaCha20Poly1305, Poly1305};
+use crate::{Aes128, Aes128Gcm, Aes256, Aes256Gcm, ChaCha20, ChaCha20Poly1305, Poly1305};
 
 /// What [`run`] checked, for the caller to print.
 #[derive(Debug, Default)]
@@ -31,11 +31,15 @@ pub fn run(fill: &mut dyn FnMut(&mut [u8]), random_cases: usize) -> Result<Check
     rfc8439_poly1305()?;
     rfc8439_aead()?;
     checked.vectors += 3;
+    checked.vectors += fips197()?;
+    checked.vectors += gcm_spec()?;
     for case in 0..random_cases {
         chacha20_against_reference(fill, case)?;
         poly1305_against_reference(fill)?;
         aead_against_reference(fill, case)?;
-        checked.random_cases += 3;
+        aes_against_reference(fill, case)?;
+        gcm_against_reference(fill, case)?;
+        checked.random_cases += 5;
     }
     counter_end()?;
     checked.vectors += 1;
@@ -316,6 +320,279 @@ fn counter_end() -> Result<(), String> {
     // One block is left: 65 bytes would need the counter to wrap.
     if cipher.try_apply_keystream(&mut [0u8; 65]).is_ok() {
         return Err("ChaCha20 went past the end of its counter".into());
+    }
+    Ok(())
+}
+
+/// FIPS 197 Appendix C.1 and C.3: the example vectors of AES-128 and AES-256.
+fn fips197() -> Result<usize, String> {
+    let plaintext = hex("00112233445566778899aabbccddeeff")?;
+    let mut block = cipher::Block::<Aes128>::clone_from_slice(&plaintext);
+    Aes128::new_from_slice(&hex("000102030405060708090a0b0c0d0e0f")?)
+        .map_err(|e| format!("{e}"))?
+        .encrypt_block(&mut block);
+    if block.as_slice() != hex("69c4e0d86a7b0430d8cdb78070b4c55a")? {
+        return Err("AES-128 differs from FIPS 197 C.1".into());
+    }
+    let mut block = cipher::Block::<Aes256>::clone_from_slice(&plaintext);
+    Aes256::new_from_slice(&hex(
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+    )?)
+    .map_err(|e| format!("{e}"))?
+    .encrypt_block(&mut block);
+    if block.as_slice() != hex("8ea2b7ca516745bfeafc49904b496089")? {
+        return Err("AES-256 differs from FIPS 197 C.3".into());
+    }
+    Ok(2)
+}
+
+/// The test cases of the GCM specification (McGrew and Viega, "The
+/// Galois/Counter Mode of Operation", appendix B): 1–4 for AES-128 and
+/// 14–16 for AES-256, sealed and opened.
+fn gcm_spec() -> Result<usize, String> {
+    const KEY: &str = "feffe9928665731c6d6a8f9467308308";
+    const IV: &str = "cafebabefacedbaddecaf888";
+    const PLAINTEXT: &str = "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72\
+                             1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255";
+    const AAD: &str = "feedfacedeadbeeffeedfacedeadbeefabaddad2";
+    const C3: &str = "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e\
+                      21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985";
+    const C15: &str = "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa\
+                       8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad";
+    let zero_key = "00000000000000000000000000000000";
+    let zero_iv = "000000000000000000000000";
+    let zero_block = "00000000000000000000000000000000";
+    // (case, key, iv, plaintext, aad, ciphertext, tag); cases 4 and 16
+    // drop the last 4 bytes of 3 and 15 and add associated data.
+    let cases: [(u8, String, &str, String, &str, String, &str); 7] = [
+        (
+            1,
+            zero_key.into(),
+            zero_iv,
+            String::new(),
+            "",
+            String::new(),
+            "58e2fccefa7e3061367f1d57a4e7455a",
+        ),
+        (
+            2,
+            zero_key.into(),
+            zero_iv,
+            zero_block.into(),
+            "",
+            "0388dace60b6a392f328c2b971b2fe78".into(),
+            "ab6e47d42cec13bdf53a67b21257bddf",
+        ),
+        (
+            3,
+            KEY.into(),
+            IV,
+            PLAINTEXT.into(),
+            "",
+            C3.into(),
+            "4d5c2af327cd64a62cf35abd2ba6fab4",
+        ),
+        (
+            4,
+            KEY.into(),
+            IV,
+            without_last_4(PLAINTEXT),
+            AAD,
+            without_last_4(C3),
+            "5bc94fbc3221a5db94fae95ae7121a47",
+        ),
+        (
+            14,
+            format!("{zero_key}{zero_key}"),
+            zero_iv,
+            zero_block.into(),
+            "",
+            "cea7403d4d606b6e074ec5d3baf39d18".into(),
+            "d0d1c8a799996bf0265b98b5d48ab919",
+        ),
+        (
+            15,
+            format!("{KEY}{KEY}"),
+            IV,
+            PLAINTEXT.into(),
+            "",
+            C15.into(),
+            "b094dac5d93471bdec1a502270e3cc6c",
+        ),
+        (
+            16,
+            format!("{KEY}{KEY}"),
+            IV,
+            without_last_4(PLAINTEXT),
+            AAD,
+            without_last_4(C15),
+            "76fc6ece0f4e1768cddf8853bb2d551b",
+        ),
+    ];
+    for (case, key, iv, plaintext, aad, ciphertext, tag) in &cases {
+        let (key, iv, aad) = (hex(key)?, hex(iv)?, hex(aad)?);
+        let (plaintext, ciphertext, tag) = (hex(plaintext)?, hex(ciphertext)?, hex(tag)?);
+        let mut text = plaintext.clone();
+        let sealed_tag = if key.len() == 16 {
+            gcm_seal::<Aes128Gcm>(&key, &iv, &aad, &mut text)?
+        } else {
+            gcm_seal::<Aes256Gcm>(&key, &iv, &aad, &mut text)?
+        };
+        if text != ciphertext || sealed_tag != tag {
+            return Err(format!("AES-GCM differs from the GCM specification's test case {case}"));
+        }
+        let opened = if key.len() == 16 {
+            gcm_open::<Aes128Gcm>(&key, &iv, &aad, &mut text, &tag)
+        } else {
+            gcm_open::<Aes256Gcm>(&key, &iv, &aad, &mut text, &tag)
+        };
+        if opened.is_err() || text != plaintext {
+            return Err(format!(
+                "AES-GCM does not open the GCM specification's test case {case}"
+            ));
+        }
+    }
+    Ok(cases.len())
+}
+
+fn without_last_4(hex: &str) -> String {
+    let digits: String = hex.chars().filter(char::is_ascii_hexdigit).collect();
+    digits.chars().take(digits.len().saturating_sub(8)).collect()
+}
+
+fn gcm_seal<A: AeadInPlace + KeyInit>(
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    text: &mut [u8],
+) -> Result<vec::Vec<u8>, String> {
+    let aead = A::new_from_slice(key).map_err(|e| format!("{e}"))?;
+    let nonce = chacha20poly1305::aead::Nonce::<A>::from_exact_iter(iv.iter().copied())
+        .ok_or_else(|| String::from("AES-GCM nonce length"))?;
+    let tag = aead
+        .encrypt_in_place_detached(&nonce, aad, text)
+        .map_err(|e| format!("{e}"))?;
+    Ok(tag.to_vec())
+}
+
+fn gcm_open<A: AeadInPlace + KeyInit>(
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    text: &mut [u8],
+    tag: &[u8],
+) -> Result<(), String> {
+    let aead = A::new_from_slice(key).map_err(|e| format!("{e}"))?;
+    let nonce = chacha20poly1305::aead::Nonce::<A>::from_exact_iter(iv.iter().copied())
+        .ok_or_else(|| String::from("AES-GCM nonce length"))?;
+    let tag = chacha20poly1305::aead::Tag::<A>::from_exact_iter(tag.iter().copied())
+        .ok_or_else(|| String::from("AES-GCM tag length"))?;
+    aead.decrypt_in_place_detached(&nonce, aad, text, &tag)
+        .map_err(|_| String::from("AES-GCM refused the tag"))
+}
+
+/// Random keys (AES-128 and AES-256 in turn) and 1 to 20 blocks, so that
+/// both the eight-block pass and the shorter tails run, against RustCrypto.
+fn aes_against_reference(fill: &mut dyn FnMut(&mut [u8]), case: usize) -> Result<(), String> {
+    let key: [u8; 32] = random(fill);
+    let [count] = random::<1>(fill);
+    let count = 1 + usize::from(count % 20);
+    let mut ours = vec![cipher::Block::<Aes128>::default(); count];
+    for block in &mut ours {
+        fill(block);
+    }
+    let mut theirs = ours.clone();
+    let (name, key_len) = if case.is_multiple_of(2) {
+        ("AES-128", 16)
+    } else {
+        ("AES-256", 32)
+    };
+    let key = key.get(..key_len).unwrap_or_default();
+    let bad = |e: cipher::InvalidLength| format!("{e}");
+    if key_len == 16 {
+        Aes128::new_from_slice(key).map_err(bad)?.encrypt_blocks(&mut ours);
+        aes::Aes128::new_from_slice(key)
+            .map_err(bad)?
+            .encrypt_blocks(&mut theirs);
+    } else {
+        Aes256::new_from_slice(key).map_err(bad)?.encrypt_blocks(&mut ours);
+        aes::Aes256::new_from_slice(key)
+            .map_err(bad)?
+            .encrypt_blocks(&mut theirs);
+    }
+    if ours != theirs {
+        return Err(format!(
+            "{name} differs from RustCrypto on {count} blocks (case {case})"
+        ));
+    }
+    Ok(())
+}
+
+/// AES-GCM on up to a TLS record, against RustCrypto's (its own AES); a
+/// flipped bit anywhere must not open, and leaves the ciphertext as it was.
+fn gcm_against_reference(fill: &mut dyn FnMut(&mut [u8]), case: usize) -> Result<(), String> {
+    let key: [u8; 32] = random(fill);
+    let iv: [u8; 12] = random(fill);
+    let [a, b, c] = random::<3>(fill);
+    let len = usize::from(u16::from_le_bytes([a, b])) % (16 * 1024 + 300);
+    let mut aad = vec![0u8; usize::from(c % 14)];
+    fill(&mut aad);
+    let mut ours = vec![0u8; len];
+    fill(&mut ours);
+    let mut theirs = ours.clone();
+    let key = if case.is_multiple_of(2) {
+        key.get(..16).unwrap_or_default()
+    } else {
+        &key[..]
+    };
+    let (tag, reference_tag) = if key.len() == 16 {
+        (
+            gcm_seal::<Aes128Gcm>(key, &iv, &aad, &mut ours)?,
+            gcm_seal::<aes_gcm::Aes128Gcm>(key, &iv, &aad, &mut theirs)?,
+        )
+    } else {
+        (
+            gcm_seal::<Aes256Gcm>(key, &iv, &aad, &mut ours)?,
+            gcm_seal::<aes_gcm::Aes256Gcm>(key, &iv, &aad, &mut theirs)?,
+        )
+    };
+    if ours != theirs || tag != reference_tag {
+        return Err(format!("AES-GCM differs from RustCrypto on {len} bytes (case {case})"));
+    }
+    let open = |text: &mut [u8], aad: &[u8], tag: &[u8]| {
+        if key.len() == 16 {
+            gcm_open::<Aes128Gcm>(key, &iv, aad, text, tag)
+        } else {
+            gcm_open::<Aes256Gcm>(key, &iv, aad, text, tag)
+        }
+    };
+    let sealed = ours.clone();
+    open(&mut ours, &aad, &tag).map_err(|_| format!("AES-GCM does not open its own {len} bytes"))?;
+    let flipped = |bytes: &[u8]| {
+        let mut bytes = bytes.to_vec();
+        let at = case % bytes.len().max(1);
+        let byte = bytes.get_mut(at)?;
+        *byte ^= 1;
+        Some(bytes)
+    };
+    let mut forgeries = vec![];
+    if let Some(text) = flipped(&sealed) {
+        forgeries.push(("ciphertext", text, aad.clone(), tag.clone()));
+    }
+    if let Some(bad_aad) = flipped(&aad) {
+        forgeries.push(("associated data", sealed.clone(), bad_aad, tag.clone()));
+    }
+    if let Some(bad_tag) = flipped(&tag) {
+        forgeries.push(("tag", sealed.clone(), aad.clone(), bad_tag));
+    }
+    for (what, mut text, aad, tag) in forgeries {
+        let before = text.clone();
+        if open(&mut text, &aad, &tag).is_ok() {
+            return Err(format!("AES-GCM opened with a flipped {what} ({len} bytes)"));
+        }
+        if text != before {
+            return Err(format!("AES-GCM changed the buffer after a flipped {what}"));
+        }
     }
     Ok(())
 }

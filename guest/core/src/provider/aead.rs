@@ -1,6 +1,7 @@
-//! Record protection (RFC 8446 §5.2, RFC 5288, RFC 7905) over RustCrypto's
-//! AES-GCM and, in wasm, tlsbox-crypto's ChaCha20-Poly1305 (natively
-//! RustCrypto's).
+//! Record protection (RFC 8446 §5.2, RFC 5288, RFC 7905). In wasm the
+//! ciphers are tlsbox-crypto's: its ChaCha20-Poly1305, and RustCrypto's GCM
+//! over its bitsliced AES. Natively they are RustCrypto's, whose SSE2, AVX2,
+//! NEON and AES-NI backends beat our portable fallbacks.
 //!
 //! Keys live in the cipher objects only; `extract_keys` is refused so that no
 //! traffic key can be pulled out of the box (DESIGN.md invariant 1).
@@ -9,9 +10,8 @@ use alloc::boxed::Box;
 
 use aes_gcm::aead::consts::{U12, U16};
 use aes_gcm::aead::{AeadInPlace, KeyInit};
+#[cfg(not(target_arch = "wasm32"))]
 use aes_gcm::{Aes128Gcm, Aes256Gcm};
-// In wasm our four-lane SIMD128 ChaCha20; natively RustCrypto's, which has
-// SSE2, AVX2 and NEON backends that beat our portable fallback.
 #[cfg(not(target_arch = "wasm32"))]
 use chacha20poly1305::ChaCha20Poly1305;
 use rustls::crypto::cipher::{
@@ -21,7 +21,7 @@ use rustls::crypto::cipher::{
 };
 use rustls::{ConnectionTrafficSecrets, ContentType, Error, ProtocolVersion};
 #[cfg(target_arch = "wasm32")]
-use tlsbox_crypto::ChaCha20Poly1305;
+use tlsbox_crypto::{Aes128Gcm, Aes256Gcm, ChaCha20Poly1305};
 
 const TAG_LEN: usize = 16;
 /// TLS 1.2 AES-GCM sends the low 8 bytes of the nonce with each record.
