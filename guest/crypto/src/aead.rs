@@ -16,6 +16,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::chacha20::ChaCha20Core;
 use crate::poly1305::Poly1305;
+use crate::Direction;
 
 /// Bytes per step: four ChaCha20 blocks.
 const STEP: usize = 256;
@@ -66,13 +67,6 @@ fn lengths(aad: usize, text: usize) -> [u8; 16] {
     a.copy_from_slice(&(aad as u64).to_le_bytes());
     t.copy_from_slice(&(text as u64).to_le_bytes());
     block
-}
-
-/// Which way a message goes through [`ChaCha20Poly1305::pass`].
-#[derive(Clone, Copy, PartialEq)]
-enum Direction {
-    Seal,
-    Open,
 }
 
 impl ChaCha20Poly1305 {

@@ -29,7 +29,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::lanes::U32x4;
 
 /// Blocks per pass: one bit of each plane byte per block.
-const BATCH: usize = 8;
+pub const BATCH: usize = 8;
 
 /// Eight bit planes: the state of eight blocks.
 type Planes = [U32x4; 8];
@@ -362,6 +362,13 @@ impl<const ROUND_KEYS: usize> BlockBackend for Backend<'_, ROUND_KEYS> {
     }
 }
 
+/// A block cipher that encrypts eight blocks per call: what [`crate::AesGcm`]
+/// runs its counter mode on.
+pub trait EightBlocks {
+    /// Encrypt `blocks` in place.
+    fn encrypt8(&self, blocks: &mut [[u8; 16]; BATCH]);
+}
+
 macro_rules! aes {
     ($name:ident, $key_size:ty, $round_keys:literal, $label:literal) => {
         #[doc = concat!($label, ", bitsliced, eight blocks per pass (encryption only: GCM needs no more).")]
@@ -404,6 +411,12 @@ macro_rules! aes {
         }
 
         impl ZeroizeOnDrop for $name {}
+
+        impl EightBlocks for $name {
+            fn encrypt8(&self, blocks: &mut [[u8; 16]; BATCH]) {
+                self.0.encrypt(blocks);
+            }
+        }
     };
 }
 
