@@ -75,7 +75,7 @@ fn openssl_resumes_from_a_token_keyed_ticket_and_the_token_signs_once() {
         ],
     );
     let port = server.port;
-    wait_for_port(status_port);
+    server.wait_for_announcement(status_port);
     assert!(server.log().contains("session tickets on"), "{}", server.log());
 
     let session = home.path().join("s.sess");

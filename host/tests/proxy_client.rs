@@ -170,7 +170,7 @@ fn a_client_certificate_whose_key_stays_in_the_token() {
     assert_eq!(exchange(client.port, "signed in a token\n"), "signed in a token\n");
     server.wait_for_log("allow-dns=token-client.test", 1);
     // The status endpoint asks the token whether it still answers.
-    wait_for_port(status_port);
+    client.wait_for_announcement(status_port);
     let status = http_get(status_port, "/_status");
     assert!(status.contains("\"token_reachable\": true"), "{status}");
 }

@@ -245,8 +245,8 @@ cacert = "{ca}"
     let mut cmd = tlsbox(home.path());
     cmd.args(["server", "--config", config.to_str().unwrap(), "--alpn", "h2"]);
     let proxy = Proxy::spawn(home.path(), cmd, p3);
-    wait_for_port(p1);
-    wait_for_port(p2);
+    proxy.wait_for_announcement(p1);
+    proxy.wait_for_announcement(p2);
 
     echo(&mut connect(p3), "through two listeners\n");
     let out = s_client(p1, &pki_path("ca.pem"), &["-alpn", "h2,http/1.1"], b"");

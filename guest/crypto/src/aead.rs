@@ -11,12 +11,11 @@ use chacha20poly1305::aead::consts::{U0, U12, U16, U32};
 use chacha20poly1305::aead::generic_array::GenericArray;
 use chacha20poly1305::aead::{AeadCore, AeadInPlace, Error, KeyInit, KeySizeUser};
 use cipher::KeyIvInit;
-use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::chacha20::ChaCha20Core;
 use crate::poly1305::Poly1305;
-use crate::Direction;
+use crate::{check_tag, Direction};
 
 /// Bytes per step: four ChaCha20 blocks.
 const STEP: usize = 256;
@@ -114,13 +113,7 @@ impl AeadInPlace for ChaCha20Poly1305 {
         tag: &GenericArray<u8, U16>,
     ) -> Result<(), Error> {
         let expected = self.pass(Direction::Open, nonce, associated_data, buffer)?;
-        if bool::from(expected.ct_eq(tag.as_slice())) {
-            Ok(())
-        } else {
-            // Decrypted before the tag was checked: leave nothing of it.
-            buffer.zeroize();
-            Err(Error)
-        }
+        check_tag(&expected, tag, buffer)
     }
 }
 

@@ -10,12 +10,11 @@
 use chacha20poly1305::aead::consts::{U0, U12, U16};
 use chacha20poly1305::aead::generic_array::GenericArray;
 use chacha20poly1305::aead::{AeadCore, AeadInPlace, Error, Key, KeyInit, KeySizeUser};
-use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::aes::{EightBlocks, BATCH};
 use crate::ghash::GHash;
-use crate::Direction;
+use crate::{check_tag, Direction};
 
 /// SP 800-38D §5.2.1.1: at most 2^39 - 256 bits of plaintext, which is
 /// also where the 32-bit block counter would wrap.
@@ -38,8 +37,8 @@ impl<A: KeyInit + EightBlocks> KeyInit for AesGcm<A> {
         let cipher = A::new(key);
         let mut blocks = [[0u8; 16]; BATCH];
         cipher.encrypt8(&mut blocks);
-        let [h, ..] = blocks;
-        let ghash = GHash::new(&h);
+        let [h, ..] = &blocks;
+        let ghash = GHash::new(h);
         blocks.zeroize();
         Self { cipher, ghash }
     }
@@ -90,9 +89,9 @@ impl<A: EightBlocks> AesGcm<A> {
         let mut ghash = self.ghash.clone();
         ghash.update_padded(associated_data);
         // Counter 1 is J0 (the tag mask); the data starts at 2.
-        let first = self.keystream(nonce, 1);
-        let [tag_mask, ..] = first;
-        let (mut keystream, mut skip, mut counter) = (first, 16, 1u32);
+        let mut keystream = self.keystream(nonce, 1);
+        let [mut tag_mask, ..] = keystream;
+        let (mut skip, mut counter) = (16, 1u32);
         let mut rest = buffer;
         loop {
             let bytes = keystream.as_flattened().get(skip..).unwrap_or_default();
@@ -120,6 +119,7 @@ impl<A: EightBlocks> AesGcm<A> {
         for (t, m) in tag.iter_mut().zip(tag_mask) {
             *t ^= m;
         }
+        tag_mask.zeroize();
         Ok(tag)
     }
 }
@@ -142,13 +142,7 @@ impl<A: EightBlocks> AeadInPlace for AesGcm<A> {
         tag: &GenericArray<u8, U16>,
     ) -> Result<(), Error> {
         let expected = self.pass(Direction::Open, nonce, associated_data, buffer)?;
-        if bool::from(expected.ct_eq(tag.as_slice())) {
-            Ok(())
-        } else {
-            // Decrypted before the tag was checked: leave nothing of it.
-            buffer.zeroize();
-            Err(Error)
-        }
+        check_tag(&expected, tag, buffer)
     }
 }
 

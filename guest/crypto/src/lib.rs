@@ -10,10 +10,11 @@
 //! AES on eight blocks at once, a GHASH built from 64-bit integer
 //! multiplies, and AES-GCM over the two in one pass.
 //!
-//! Every primitive is written once against [`lanes::U32x4`]: on
-//! `wasm32` with `simd128` that is a `v128`, elsewhere a `[u32; 4]` (the
-//! portable fallback the native tests run). The code is constant time:
-//! no branch and no memory index depends on a key or on data.
+//! The vector code (ChaCha20, AES) is written once against
+//! [`lanes::U32x4`]: on `wasm32` with `simd128` that is a `v128`, elsewhere
+//! a `[u32; 4]` (the portable fallback the native tests run); Poly1305 and
+//! GHASH use 64-bit integers. The code is constant time: no branch and no
+//! memory index depends on a key or on data.
 #![forbid(unsafe_code)]
 
 extern crate alloc;
@@ -32,8 +33,10 @@ pub mod selfcheck;
 
 pub use aead::ChaCha20Poly1305;
 pub use aes::{Aes128, Aes256};
+pub use chacha20::ChaCha20;
 pub use gcm::AesGcm;
 pub use ghash::GHash;
+pub use poly1305::Poly1305;
 
 /// AES-128-GCM over this crate's AES and GHASH.
 pub type Aes128Gcm = AesGcm<Aes128>;
@@ -47,8 +50,17 @@ enum Direction {
     Seal,
     Open,
 }
-pub use chacha20::ChaCha20;
-pub use poly1305::Poly1305;
+
+/// How both AEADs end an opening: the tag compared in constant time, and,
+/// since the buffer was decrypted in the same pass, wiped when it is wrong.
+fn check_tag(expected: &[u8; 16], tag: &[u8], buffer: &mut [u8]) -> Result<(), chacha20poly1305::aead::Error> {
+    if bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], tag)) {
+        Ok(())
+    } else {
+        zeroize::Zeroize::zeroize(buffer);
+        Err(chacha20poly1305::aead::Error)
+    }
+}
 
 /// The little-endian 32-bit words of `bytes`, as RFC 8439 reads keys,
 /// nonces and message blocks; words past the end of `bytes` stay 0.

@@ -245,9 +245,9 @@ fn aead_against_reference(fill: &mut dyn FnMut(&mut [u8]), case: usize) -> Resul
     let key: [u8; 32] = random(fill);
     let nonce: [u8; 12] = random(fill);
     let [a, b, c] = random::<3>(fill);
-    // Up to a full TLS record, plus the record header as associated data.
-    let len = usize::from(u16::from_le_bytes([a, b])) % (16 * 1024 + 300);
-    let aad_len = usize::from(c % 14);
+    // Up to a full TLS record (or a step edge), up to 40 bytes of associated data.
+    let len = message_len(case, u16::from_le_bytes([a, b]));
+    let aad_len = usize::from(c % 41);
     let mut aad = vec![0u8; aad_len];
     fill(&mut aad);
     let mut ours = vec![0u8; len];
@@ -270,34 +270,10 @@ fn aead_against_reference(fill: &mut dyn FnMut(&mut [u8]), case: usize) -> Resul
     let sealed = ours.clone();
     aead.decrypt_in_place_detached(&nonce.into(), &aad, &mut ours, &tag)
         .map_err(|_| format!("ChaCha20-Poly1305 does not open its own {len} bytes"))?;
-    // One flipped bit in the ciphertext, the associated data or the tag:
-    // no opening, and nothing of the decryption left in the buffer.
-    let flipped = |bytes: &[u8]| {
-        let mut bytes = bytes.to_vec();
-        let at = case % bytes.len().max(1);
-        let byte = bytes.get_mut(at)?;
-        *byte ^= 1;
-        Some(bytes)
-    };
-    let mut forgeries = vec![];
-    if let Some(text) = flipped(&sealed) {
-        forgeries.push(("ciphertext", text, aad.clone(), tag.to_vec()));
-    }
-    if let Some(bad_aad) = flipped(&aad) {
-        forgeries.push(("associated data", sealed.clone(), bad_aad, tag.to_vec()));
-    }
-    if let Some(bad_tag) = flipped(&tag) {
-        forgeries.push(("tag", sealed.clone(), aad.clone(), bad_tag));
-    }
-    for (what, mut text, aad, tag) in forgeries {
-        let opened = aead.decrypt_in_place_detached(&nonce.into(), &aad, &mut text, tag.as_slice().into());
-        if opened.is_ok() {
-            return Err(format!("ChaCha20-Poly1305 opened with a flipped {what} ({len} bytes)"));
-        }
-        if text.iter().any(|b| *b != 0) {
-            return Err(format!("ChaCha20-Poly1305 left data behind after a flipped {what}"));
-        }
-    }
+    refuses_forgeries("ChaCha20-Poly1305", case, &sealed, &aad, &tag, &|text, aad, tag| {
+        aead.decrypt_in_place_detached(&nonce.into(), aad, text, tag.into())
+            .is_ok()
+    })?;
     Ok(())
 }
 
@@ -535,8 +511,8 @@ fn gcm_against_reference(fill: &mut dyn FnMut(&mut [u8]), case: usize) -> Result
     let key: [u8; 32] = random(fill);
     let iv: [u8; 12] = random(fill);
     let [a, b, c] = random::<3>(fill);
-    let len = usize::from(u16::from_le_bytes([a, b])) % (16 * 1024 + 300);
-    let mut aad = vec![0u8; usize::from(c % 14)];
+    let len = message_len(case, u16::from_le_bytes([a, b]));
+    let mut aad = vec![0u8; usize::from(c % 41)];
     fill(&mut aad);
     let mut ours = vec![0u8; len];
     fill(&mut ours);
@@ -569,31 +545,9 @@ fn gcm_against_reference(fill: &mut dyn FnMut(&mut [u8]), case: usize) -> Result
     };
     let sealed = ours.clone();
     open(&mut ours, &aad, &tag).map_err(|_| format!("AES-GCM does not open its own {len} bytes"))?;
-    let flipped = |bytes: &[u8]| {
-        let mut bytes = bytes.to_vec();
-        let at = case % bytes.len().max(1);
-        let byte = bytes.get_mut(at)?;
-        *byte ^= 1;
-        Some(bytes)
-    };
-    let mut forgeries = vec![];
-    if let Some(text) = flipped(&sealed) {
-        forgeries.push(("ciphertext", text, aad.clone(), tag.clone()));
-    }
-    if let Some(bad_aad) = flipped(&aad) {
-        forgeries.push(("associated data", sealed.clone(), bad_aad, tag.clone()));
-    }
-    if let Some(bad_tag) = flipped(&tag) {
-        forgeries.push(("tag", sealed.clone(), aad.clone(), bad_tag));
-    }
-    for (what, mut text, aad, tag) in forgeries {
-        if open(&mut text, &aad, &tag).is_ok() {
-            return Err(format!("AES-GCM opened with a flipped {what} ({len} bytes)"));
-        }
-        if text.iter().any(|b| *b != 0) {
-            return Err(format!("AES-GCM left data behind after a flipped {what}"));
-        }
-    }
+    refuses_forgeries("AES-GCM", case, &sealed, &aad, &tag, &|text, aad, tag| {
+        open(text, aad, tag).is_ok()
+    })?;
     Ok(())
 }
 
@@ -612,4 +566,79 @@ fn ghash_against_reference(fill: &mut dyn FnMut(&mut [u8])) -> Result<(), String
         return Err(format!("GHASH differs from RustCrypto on {} bytes", data.len()));
     }
     Ok(())
+}
+
+/// Opens `(text, associated data, tag)` in place; true when the tag holds.
+type Opener<'a> = dyn Fn(&mut [u8], &[u8], &[u8]) -> bool + 'a;
+
+/// One flipped bit in the ciphertext, the associated data or the tag (at a
+/// place that moves with `case`): `open` must refuse each, and leave
+/// nothing of the decryption in the buffer.
+fn refuses_forgeries(
+    name: &str,
+    case: usize,
+    sealed: &[u8],
+    aad: &[u8],
+    tag: &[u8],
+    open: &Opener<'_>,
+) -> Result<(), String> {
+    let flipped = |bytes: &[u8]| {
+        let mut bytes = bytes.to_vec();
+        let at = case % bytes.len().max(1);
+        let byte = bytes.get_mut(at)?;
+        *byte ^= 1;
+        Some(bytes)
+    };
+    let mut forgeries = vec![];
+    if let Some(text) = flipped(sealed) {
+        forgeries.push(("ciphertext", text, aad.to_vec(), tag.to_vec()));
+    }
+    if let Some(bad_aad) = flipped(aad) {
+        forgeries.push(("associated data", sealed.to_vec(), bad_aad, tag.to_vec()));
+    }
+    if let Some(bad_tag) = flipped(tag) {
+        forgeries.push(("tag", sealed.to_vec(), aad.to_vec(), bad_tag));
+    }
+    for (what, mut text, aad, tag) in forgeries {
+        if open(&mut text, &aad, &tag) {
+            return Err(format!("{name} opened with a flipped {what} ({} bytes)", sealed.len()));
+        }
+        if text.iter().any(|b| *b != 0) {
+            return Err(format!("{name} left data behind after a flipped {what}"));
+        }
+    }
+    Ok(())
+}
+
+/// Lengths where the one-pass AEADs change step: around AES-GCM's first
+/// step (112 bytes) and its later ones (128), ChaCha20-Poly1305's (256),
+/// and a whole record.
+const STEP_EDGES: [usize; 16] = [
+    0,
+    1,
+    15,
+    16,
+    17,
+    111,
+    112,
+    113,
+    127,
+    128,
+    129,
+    240,
+    255,
+    256,
+    257,
+    16 * 1024,
+];
+
+/// A message length for an AEAD check: every third case one of
+/// [`STEP_EDGES`] in turn, else random up to a TLS record and a bit more
+/// (the associated data runs up to 40 bytes, three GHASH blocks).
+fn message_len(case: usize, random: u16) -> usize {
+    if case % 3 == 2 {
+        STEP_EDGES.get(case / 3 % STEP_EDGES.len()).copied().unwrap_or(0)
+    } else {
+        usize::from(random) % (16 * 1024 + 300)
+    }
 }

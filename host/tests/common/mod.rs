@@ -51,7 +51,7 @@ impl Proxy {
         let mut all = vec!["--status", status.as_str()];
         all.extend_from_slice(args);
         let server = Self::server(home, target, &all);
-        wait_for_port(status_port);
+        server.wait_for_announcement(status_port);
         (server, status_port)
     }
 
@@ -96,7 +96,7 @@ impl Proxy {
         // Something accepting on the port is not enough: the port was free
         // when chosen, but another process may have taken it since. The
         // process's own "ready" line for this address says it is ours.
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || (announces && !proxy.announced()) {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || (announces && !proxy.announced(port)) {
             if let Ok(Some(status)) = proxy.child.try_wait() {
                 panic!("tlsbox exited ({status}) before accepting: {}", proxy.log());
             }
@@ -106,10 +106,23 @@ impl Proxy {
         proxy
     }
 
+    /// Wait until the log has a "ready" line for 127.0.0.1:`port`.
+    pub(crate) fn wait_for_announcement(&self, port: u16) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !self.announced(port) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nothing ready on {port}: {}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Whether the log has a "ready" line for 127.0.0.1:`port` (a listener
     /// or the status endpoint; text or JSON log).
-    fn announced(&self) -> bool {
-        let address = format!("127.0.0.1:{}", self.port);
+    fn announced(&self, port: u16) -> bool {
+        let address = format!("127.0.0.1:{port}");
         self.log().lines().filter(|l| l.contains(" ready")).any(|l| {
             l.match_indices(&address)
                 .any(|(at, _)| !l[at + address.len()..].starts_with(|c: char| c.is_ascii_digit()))

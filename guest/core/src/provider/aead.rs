@@ -1,7 +1,8 @@
 //! Record protection (RFC 8446 §5.2, RFC 5288, RFC 7905). In wasm the
-//! ciphers are tlsbox-crypto's: its ChaCha20-Poly1305, and RustCrypto's GCM
-//! over its bitsliced AES. Natively they are RustCrypto's, whose SSE2, AVX2,
-//! NEON and AES-NI backends beat our portable fallbacks.
+//! ciphers are tlsbox-crypto's: its ChaCha20-Poly1305, and its AES-GCM
+//! (bitsliced AES, GHASH from integer multiplies). Natively they are
+//! RustCrypto's, whose SSE2, AVX2, NEON, AES-NI and CLMUL backends beat our
+//! portable fallbacks.
 //!
 //! Keys live in the cipher objects only; `extract_keys` is refused so that no
 //! traffic key can be pulled out of the box (DESIGN.md invariant 1).
