@@ -126,9 +126,13 @@ fn a_client_certificate_whose_key_stays_in_the_token() {
             &pki("ca.pem"),
             "-CAkey",
             &pki("ca.key"),
+            // A serial file of this test's own: by default openssl writes
+            // one beside ca.pem, in the source tree.
             "-CAcreateserial",
-            "-extfile",
+            "-CAserial",
         ])
+        .arg(home.path().join("ca.srl"))
+        .arg("-extfile")
         .arg(&ext)
         .arg("-out")
         .arg(&cert)
