@@ -82,13 +82,7 @@ impl ChaCha20Poly1305 {
         let (mut cipher, mut mac) = self.start(nonce, buffer.len())?;
         mac.update_padded(associated_data);
         for step in buffer.chunks_mut(STEP) {
-            if direction == Direction::Seal {
-                cipher.xor_keystream(step);
-                mac.update_padded(step);
-            } else {
-                mac.update_padded(step);
-                cipher.xor_keystream(step);
-            }
+            direction.step(step, |s| cipher.xor_keystream(s), |s| mac.update_padded(s));
         }
         mac.update_padded(&lengths(associated_data.len(), buffer.len()));
         Ok(mac.finalize())

@@ -96,15 +96,15 @@ impl<A: EightBlocks> AesGcm<A> {
         loop {
             let bytes = keystream.as_flattened().get(skip..).unwrap_or_default();
             let (step, tail) = rest.split_at_mut(rest.len().min(bytes.len()));
-            if direction == Direction::Open {
-                ghash.update_padded(step);
-            }
-            for (data, key) in step.iter_mut().zip(bytes) {
-                *data ^= key;
-            }
-            if direction == Direction::Seal {
-                ghash.update_padded(step);
-            }
+            direction.step(
+                step,
+                |s| {
+                    for (data, key) in s.iter_mut().zip(bytes) {
+                        *data ^= key;
+                    }
+                },
+                |s| ghash.update_padded(s),
+            );
             rest = tail;
             if rest.is_empty() {
                 break;

@@ -51,6 +51,24 @@ enum Direction {
     Open,
 }
 
+impl Direction {
+    /// One step of the pass: the authenticator always reads ciphertext,
+    /// after `xor` when sealing and before it when opening.
+    #[inline(always)]
+    fn step(self, data: &mut [u8], xor: impl FnOnce(&mut [u8]), authenticate: impl FnOnce(&[u8])) {
+        match self {
+            Direction::Seal => {
+                xor(data);
+                authenticate(data);
+            }
+            Direction::Open => {
+                authenticate(data);
+                xor(data);
+            }
+        }
+    }
+}
+
 /// How both AEADs end an opening: the tag compared in constant time, and,
 /// since the buffer was decrypted in the same pass, wiped when it is wrong.
 fn check_tag(expected: &[u8; 16], tag: &[u8], buffer: &mut [u8]) -> Result<(), chacha20poly1305::aead::Error> {

@@ -106,17 +106,18 @@ impl Proxy {
         proxy
     }
 
-    /// Wait until the log has a "ready" line for 127.0.0.1:`port`.
-    pub(crate) fn wait_for_announcement(&self, port: u16) {
+    /// Wait up to 30 s for `done`; past that, fail with `what` and the log.
+    fn wait_until(&self, what: &str, done: impl Fn(&Self) -> bool) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !self.announced(port) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "nothing ready on {port}: {}",
-                self.log()
-            );
+        while !done(self) {
+            assert!(std::time::Instant::now() < deadline, "{what}: {}", self.log());
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+    }
+
+    /// Wait until the log has a "ready" line for 127.0.0.1:`port`.
+    pub(crate) fn wait_for_announcement(&self, port: u16) {
+        self.wait_until(&format!("nothing ready on {port}"), |p| p.announced(port));
     }
 
     /// Whether the log has a "ready" line for 127.0.0.1:`port` (a listener
@@ -136,15 +137,9 @@ impl Proxy {
 
     /// Wait until the log contains `needle` `count` times.
     pub(crate) fn wait_for_log(&self, needle: &str, count: usize) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while self.log().matches(needle).count() < count {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no {needle:?} in the log: {}",
-                self.log()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        self.wait_until(&format!("no {needle:?} in the log"), |p| {
+            p.log().matches(needle).count() >= count
+        });
     }
 
     /// Send a signal (`HUP`, `TERM`…) to the process.
