@@ -1,12 +1,14 @@
-//! Poly1305 (RFC 8439 §2.5) in radix 2^32, for wasm.
+//! Poly1305 (RFC 8439 §2.5) in radix 2^26, two blocks at a time, for wasm.
 //!
-//! RustCrypto's portable Poly1305 keeps five 26-bit limbs (25 products a
-//! block), the right shape for a 32-bit CPU. A wasm engine has 64-bit
-//! registers and `i64.mul`, but no 64×64→128 product, so four 32-bit limbs
-//! multiplied into 64-bit sums fit it better: 20 products a block and a
-//! shorter carry chain. Vectorising with SIMD128 does not pay on x86 hosts:
-//! wasm's widening multiply (`i64x2.extmul_low_i32x4_u`) compiles to two
-//! shuffles and a `pmuludq` for two products, no better than two `imul`s.
+//! A wasm engine has 64-bit registers and `i64.mul` but no 64×64→128
+//! product, so the accumulator is kept in five 26-bit limbs whose products
+//! sum in 64 bits (RustCrypto's portable shape). One block at a time, each
+//! block waits for the previous block's carry chain: the code is bound by
+//! that latency, not by its multiplies. So whole blocks go in pairs,
+//! h ← (h + m₁)·r² + m₂·r: the two products are independent, and one carry
+//! chain serves two blocks. Vectorising with SIMD128 does not pay on x86
+//! hosts: wasm's widening multiply (`i64x2.extmul_low_i32x4_u`) compiles to
+//! two shuffles and a `pmuludq` for two products, no better than two `imul`s.
 //!
 //! Every step is constant time: no branch or index depends on the key or
 //! the message, and the final reduction selects with a mask.
@@ -15,17 +17,96 @@ use zeroize::Zeroize;
 
 use crate::le_words;
 
+/// The low 26 bits.
+const MASK: u64 = (1 << 26) - 1;
+
+/// A multiplier (r or r²) in 26-bit limbs, with `5 r_j` for j = 1..4: a
+/// product's term at 2^130 or above comes back at 2^0 times 5 (2^130 ≡ 5
+/// mod 2^130 - 5).
+struct Multiplier {
+    r: [u64; 5],
+    s: [u64; 4],
+}
+
+impl Multiplier {
+    fn new(r: [u64; 5]) -> Self {
+        let [_, r1, r2, r3, r4] = r;
+        Self {
+            r,
+            s: [r1 * 5, r2 * 5, r3 * 5, r4 * 5],
+        }
+    }
+}
+
+impl Drop for Multiplier {
+    fn drop(&mut self) {
+        self.r.zeroize();
+        self.s.zeroize();
+    }
+}
+
 /// One-time authenticator state.
 pub struct Poly1305 {
-    /// The clamped key half r, four 32-bit limbs.
-    r: [u32; 4],
-    /// `5 r_j / 4` for j = 1..3 (exact: clamping clears r_j's low 2 bits).
-    s: [u32; 3],
-    /// The accumulator: four 32-bit limbs and a small top limb (≤ 4
-    /// between blocks, ≤ 6 once a block is added).
-    h: [u32; 5],
+    /// The clamped key half r.
+    r: Multiplier,
+    /// r² mod 2^130 - 5, for the pairs of blocks.
+    r2: Multiplier,
+    /// The accumulator, partly reduced: each limb below 2^26 + 2^10.
+    h: [u64; 5],
     /// The other key half, added at the end.
     pad: [u32; 4],
+}
+
+/// A 16-byte block in 26-bit limbs, with `hibit` (0 or 1) at 2^128.
+#[inline(always)]
+fn limbs(block: &[u8], hibit: u64) -> [u64; 5] {
+    let [w0, w1, w2, w3] = le_words::<4>(block).map(u64::from);
+    [
+        w0 & MASK,
+        ((w0 >> 26) | (w1 << 6)) & MASK,
+        ((w1 >> 20) | (w2 << 12)) & MASK,
+        ((w2 >> 14) | (w3 << 18)) & MASK,
+        (w3 >> 8) | (hibit << 24),
+    ]
+}
+
+#[inline(always)]
+fn add(a: [u64; 5], b: [u64; 5]) -> [u64; 5] {
+    let [a0, a1, a2, a3, a4] = a;
+    let [b0, b1, b2, b3, b4] = b;
+    [a0 + b0, a1 + b1, a2 + b2, a3 + b3, a4 + b4]
+}
+
+/// The product a·k as five 64-bit column sums at 2^0, 2^26 … 2^104, terms
+/// at 2^130 and above already folded down. With limbs of a below 2^27.1
+/// and of k below 2^26.1, each sum stays below 2^58: two of them add up
+/// without overflow.
+#[inline(always)]
+fn product(a: [u64; 5], k: &Multiplier) -> [u64; 5] {
+    let [a0, a1, a2, a3, a4] = a;
+    let [r0, r1, r2, r3, r4] = k.r;
+    let [s1, s2, s3, s4] = k.s;
+    [
+        a0 * r0 + a1 * s4 + a2 * s3 + a3 * s2 + a4 * s1,
+        a0 * r1 + a1 * r0 + a2 * s4 + a3 * s3 + a4 * s2,
+        a0 * r2 + a1 * r1 + a2 * r0 + a3 * s4 + a4 * s3,
+        a0 * r3 + a1 * r2 + a2 * r1 + a3 * r0 + a4 * s4,
+        a0 * r4 + a1 * r3 + a2 * r2 + a3 * r1 + a4 * r0,
+    ]
+}
+
+/// Column sums back to 26-bit limbs (the top one's overflow folded in
+/// times 5): each limb ends below 2^26 + 2^10.
+#[inline(always)]
+fn carry(d: [u64; 5]) -> [u64; 5] {
+    let [d0, d1, d2, d3, d4] = d;
+    let d1 = d1 + (d0 >> 26);
+    let d2 = d2 + (d1 >> 26);
+    let d3 = d3 + (d2 >> 26);
+    let d4 = d4 + (d3 >> 26);
+    let h0 = (d0 & MASK) + (d4 >> 26) * 5;
+    let h1 = (d1 & MASK) + (h0 >> 26);
+    [h0 & MASK, h1, d2 & MASK, d3 & MASK, d4 & MASK]
 }
 
 impl Poly1305 {
@@ -38,66 +119,34 @@ impl Poly1305 {
         r[1] &= 0x0fff_fffc;
         r[2] &= 0x0fff_fffc;
         r[3] &= 0x0fff_fffc;
-        let s = [r[1] + (r[1] >> 2), r[2] + (r[2] >> 2), r[3] + (r[3] >> 2)];
+        let mut r_bytes = [0u8; 16];
+        for (out, word) in r_bytes.chunks_exact_mut(4).zip(r) {
+            out.copy_from_slice(&word.to_le_bytes());
+        }
+        let r1 = Multiplier::new(limbs(&r_bytes, 0));
+        r_bytes.zeroize();
+        r.zeroize();
+        let r2 = Multiplier::new(carry(product(r1.r, &r1)));
         Self {
-            r,
-            s,
+            r: r1,
+            r2,
             h: [0; 5],
             pad: le_words(pad_bytes),
         }
     }
 
-    /// h = (h + m + hibit·2^128) · r, partly reduced mod 2^130 - 5.
+    /// h ← (h + m)·r, partly reduced mod 2^130 - 5.
     #[inline(always)]
-    fn block(&mut self, m: [u32; 4], hibit: u32) {
-        let [r0, r1, r2, r3] = self.r.map(u64::from);
-        let [s1, s2, s3] = self.s.map(u64::from);
-        let [h0, h1, h2, h3, h4] = self.h;
+    fn block(&mut self, m: [u64; 5]) {
+        self.h = carry(product(add(self.h, m), &self.r));
+    }
 
-        // h += m
-        let t = u64::from(h0) + u64::from(m[0]);
-        let h0 = t as u32;
-        let t = u64::from(h1) + u64::from(m[1]) + (t >> 32);
-        let h1 = t as u32;
-        let t = u64::from(h2) + u64::from(m[2]) + (t >> 32);
-        let h2 = t as u32;
-        let t = u64::from(h3) + u64::from(m[3]) + (t >> 32);
-        let h3 = t as u32;
-        let h4 = h4 + (t >> 32) as u32 + hibit;
-
-        let (h0, h1, h2, h3, h4) = (
-            u64::from(h0),
-            u64::from(h1),
-            u64::from(h2),
-            u64::from(h3),
-            u64::from(h4),
-        );
-        // Limb products; a term at 2^128 or above is folded down with
-        // 2^130 ≡ 5, i.e. 2^128 ≡ 5/4, through s_j = 5 r_j / 4. Each
-        // product is below 2^61 and each sum below 2^63.
-        let d0 = h0 * r0 + h1 * s3 + h2 * s2 + h3 * s1;
-        let d1 = h0 * r1 + h1 * r0 + h2 * s3 + h3 * s2 + h4 * s1;
-        let d2 = h0 * r2 + h1 * r1 + h2 * r0 + h3 * s3 + h4 * s2;
-        let d3 = h0 * r3 + h1 * r2 + h2 * r1 + h3 * r0 + h4 * s3;
-        let d4 = h4 * r0;
-
-        let d1 = d1 + (d0 >> 32);
-        let d2 = d2 + (d1 >> 32);
-        let d3 = d3 + (d2 >> 32);
-        let d4 = d4 + (d3 >> 32);
-        // Keep two bits at 2^128; what is at 2^130 and above comes back
-        // at 2^0, times 5.
-        let c = (d4 >> 2) * 5;
-        let t = (d0 & 0xffff_ffff) + c;
-        let h0 = t as u32;
-        let t = (d1 & 0xffff_ffff) + (t >> 32);
-        let h1 = t as u32;
-        let t = (d2 & 0xffff_ffff) + (t >> 32);
-        let h2 = t as u32;
-        let t = (d3 & 0xffff_ffff) + (t >> 32);
-        let h3 = t as u32;
-        let h4 = (d4 & 3) as u32 + (t >> 32) as u32;
-        self.h = [h0, h1, h2, h3, h4];
+    /// h ← (h + m₁)·r² + m₂·r: the same as two [`Self::block`]s.
+    #[inline(always)]
+    fn two_blocks(&mut self, m1: [u64; 5], m2: [u64; 5]) {
+        let first = product(add(self.h, m1), &self.r2);
+        let second = product(m2, &self.r);
+        self.h = carry(add(first, second));
     }
 
     /// Absorb `data` zero-padded to a whole number of 16-byte blocks (the
@@ -109,7 +158,7 @@ impl Poly1305 {
             if let Some(head) = m.get_mut(..rest.len()) {
                 head.copy_from_slice(rest);
             }
-            self.block(le_words(&m), 1);
+            self.block(limbs(&m, 1));
         }
     }
 
@@ -124,9 +173,20 @@ impl Poly1305 {
             if let Some(one) = m.get_mut(tail.len()) {
                 *one = 1;
             }
-            self.block(le_words(&m), 0);
+            self.block(limbs(&m, 0));
         }
-        let [h0, h1, h2, h3, h4] = self.h;
+        // h in 32-bit words, by additions (a limb may hold a carry), and
+        // the bits from 2^128 up in h4.
+        let [l0, l1, l2, l3, l4] = self.h;
+        let t = l0 + (l1 << 26);
+        let h0 = t as u32;
+        let t = (t >> 32) + (l2 << 20);
+        let h1 = t as u32;
+        let t = (t >> 32) + (l3 << 14);
+        let h2 = t as u32;
+        let t = (t >> 32) + (l4 << 8);
+        let h3 = t as u32;
+        let h4 = (t >> 32) as u32;
         // h < 2^131, so at most one subtraction of p = 2^130 - 5: compute
         // g = h + 5 - 2^130 and keep it if it did not borrow.
         let t = u64::from(h0) + 5;
@@ -166,23 +226,28 @@ impl Poly1305 {
         self.finish(tail)
     }
 
-    /// Absorb the whole 16-byte blocks of `data`; what is left over.
+    /// Absorb the whole 16-byte blocks of `data`, in pairs; what is left
+    /// over.
     #[inline(always)]
     fn whole_blocks<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
-        let mut blocks = data.chunks_exact(16);
-        for block in &mut blocks {
-            if let Ok(block) = <&[u8; 16]>::try_from(block) {
-                self.block(le_words(block), 1);
-            }
+        let mut pairs = data.chunks_exact(32);
+        for pair in &mut pairs {
+            let (m1, m2) = pair.split_at(16);
+            self.two_blocks(limbs(m1, 1), limbs(m2, 1));
         }
-        blocks.remainder()
+        let rest = pairs.remainder();
+        match rest.split_at_checked(16) {
+            Some((m, tail)) => {
+                self.block(limbs(m, 1));
+                tail
+            }
+            None => rest,
+        }
     }
 }
 
 impl Drop for Poly1305 {
     fn drop(&mut self) {
-        self.r.zeroize();
-        self.s.zeroize();
         self.h.zeroize();
         self.pad.zeroize();
     }

@@ -161,7 +161,8 @@ fn poly1305_against_reference(fill: &mut dyn FnMut(&mut [u8])) -> Result<(), Str
 /// Keys and messages at the edges of the arithmetic: r clamped to its
 /// largest (the accumulator near 2^130 - 5 and the final subtraction), r
 /// zero or one, the pad all ones (the carry out of the last addition), and
-/// all-ones messages. Returns how many cases ran.
+/// all-ones messages; lengths with whole blocks in pairs, a lone block and a
+/// partial one after them. Returns how many cases ran.
 fn poly1305_extremes() -> Result<usize, String> {
     let mut cases = 0;
     // r all ones (clamped to its largest), zero, and 0x01 in every byte.
@@ -172,7 +173,7 @@ fn poly1305_extremes() -> Result<usize, String> {
             k_r.copy_from_slice(&r);
             k_pad.copy_from_slice(&pad);
             for byte in [0u8, 0xff] {
-                for len in [0usize, 1, 15, 16, 17, 32, 33, 64, 255, 1024] {
+                for len in [0usize, 1, 15, 16, 17, 32, 33, 48, 64, 80, 255, 1024] {
                     poly1305_check(&key, &vec![byte; len])?;
                     cases += 1;
                 }
