@@ -45,6 +45,7 @@ pub fn run(fill: &mut dyn FnMut(&mut [u8]), random_cases: usize) -> Result<Check
     counter_end()?;
     checked.vectors += 1;
     checked.vectors += poly1305_extremes()?;
+    checked.vectors += ghash_extremes()?;
     checked.vectors += rfc8439_poly1305_reduction()?;
     Ok(checked)
 }
@@ -554,19 +555,45 @@ fn gcm_against_reference(fill: &mut dyn FnMut(&mut [u8]), case: usize) -> Result
 
 /// GHASH on random keys and up to a TLS record of data, against RustCrypto's.
 fn ghash_against_reference(fill: &mut dyn FnMut(&mut [u8])) -> Result<(), String> {
-    use ghash::universal_hash::{KeyInit as _, UniversalHash};
     let key: [u8; 16] = random(fill);
     let [a, b] = random::<2>(fill);
     let mut data = vec![0u8; usize::from(u16::from_le_bytes([a, b])) % (16 * 1024 + 300)];
     fill(&mut data);
-    let mut ours = GHash::new(&key);
-    ours.update_padded(&data);
-    let mut theirs = ghash::GHash::new(&key.into());
-    theirs.update_padded(&data);
+    ghash_check(&key, &data)
+}
+
+fn ghash_check(key: &[u8; 16], data: &[u8]) -> Result<(), String> {
+    use ghash::universal_hash::{KeyInit as _, UniversalHash};
+    let mut ours = GHash::new(key);
+    ours.update_padded(data);
+    let mut theirs = ghash::GHash::new(key.into());
+    theirs.update_padded(data);
     if ours.finalize() != <[u8; 16]>::from(theirs.finalize()) {
         return Err(format!("GHASH differs from RustCrypto on {} bytes", data.len()));
     }
     Ok(())
+}
+
+/// GHASH where its integer multiplies carry the most: keys and blocks of
+/// all ones (sixteen ones gather in a bit of each product), the keys x^0
+/// and x^127 alone, on odd and even numbers of blocks. Returns how many
+/// cases ran.
+fn ghash_extremes() -> Result<usize, String> {
+    let mut x0 = [0u8; 16];
+    let mut x127 = [0u8; 16];
+    if let (Some(first), Some(last)) = (x0.first_mut(), x127.last_mut()) {
+        (*first, *last) = (0x80, 0x01);
+    }
+    let mut cases = 0;
+    for key in [[0xffu8; 16], x0, x127] {
+        for byte in [0xffu8, 0x80, 0x01] {
+            for len in [16usize, 32, 48, 100, 1024] {
+                ghash_check(&key, &vec![byte; len])?;
+                cases += 1;
+            }
+        }
+    }
+    Ok(cases)
 }
 
 /// Opens `(text, associated data, tag)` in place; true when the tag holds.
