@@ -9,7 +9,11 @@
 // Our code has no unsafe; only the ABI glue wit-bindgen generates does.
 #![deny(unsafe_code)]
 
+mod alloc;
 mod convert;
+
+#[global_allocator]
+static ALLOCATOR: alloc::BoxAllocator = alloc::BoxAllocator;
 
 use std::cell::RefCell;
 use std::sync::Arc;
