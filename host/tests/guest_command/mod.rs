@@ -38,7 +38,35 @@ pub(crate) struct GuestCommand {
 impl GuestCommand {
     /// Compile the command (a few seconds).
     pub(crate) fn load() -> Result<Self, String> {
+        Self::load_with(Config::new())
+    }
+
+    /// Compile it as for a host without AVX-512, whatever this one has.
+    /// Cranelift turns wasm's `i64x2.mul` into one `vpmullq` with AVX-512
+    /// and into a sequence of 32-bit multiplies without, and LLVM emits
+    /// that multiply in GHASH: its speed depends on the host's CPU.
+    #[allow(dead_code, reason = "the bench compares hosts, the test does not")]
+    pub(crate) fn load_without_avx512() -> Result<Self, String> {
         let mut config = Config::new();
+        for flag in [
+            "has_avx512f",
+            "has_avx512vl",
+            "has_avx512dq",
+            "has_avx512bw",
+            "has_avx512vbmi",
+            "has_avx512bitalg",
+        ] {
+            // SAFETY: turning a CPU feature off only narrows the
+            // instructions Cranelift may emit; the code stays valid on
+            // this host.
+            unsafe {
+                config.cranelift_flag_set(flag, "false");
+            }
+        }
+        Self::load_with(config)
+    }
+
+    fn load_with(mut config: Config) -> Result<Self, String> {
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
