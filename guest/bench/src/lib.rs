@@ -6,6 +6,8 @@
 //! Also the wasm half of the crypto self-check: the SIMD128 code paths
 //! exist only in wasm, so `tlsbox_crypto::selfcheck` must run there too.
 
+mod wycheproof;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -270,13 +272,15 @@ pub fn key_exchange(name: &str, group: &dyn SupportedKxGroup, budget: Duration) 
 }
 
 /// The crypto self-check over `cases` random inputs per check, with the
-/// system's random source.
+/// system's random source, then Wycheproof's AEAD vectors (counted among
+/// the vectors).
 pub fn check(cases: usize) -> Result<tlsbox_crypto::selfcheck::Checked, String> {
     let mut failed = false;
     let mut fill = |buf: &mut [u8]| failed |= getrandom::fill(buf).is_err();
-    let checked = tlsbox_crypto::selfcheck::run(&mut fill, cases)?;
+    let mut checked = tlsbox_crypto::selfcheck::run(&mut fill, cases)?;
     if failed {
         return Err("no random bytes from the system".into());
     }
+    checked.vectors += wycheproof::run()?;
     Ok(checked)
 }

@@ -98,29 +98,68 @@ fn rfc8439_poly1305() -> Result<(), String> {
     Ok(())
 }
 
-/// RFC 8439 Appendix A.3 #5, #6 and #9: a final accumulator just above p
-/// (the last subtraction taken), the carry out of adding s, and one just
-/// below p (not taken). r = 2 in each.
+/// RFC 8439 Appendix A.3 #5 to #11: a final accumulator just above p (the
+/// last subtraction taken), the carry out of adding s, one just below p
+/// (not taken), and multi-block messages built to cancel (through the pair
+/// and lone-block paths) with r = 1, 2 or a bit in r's second word.
 fn rfc8439_poly1305_reduction() -> Result<usize, String> {
+    let r1 = format!("01{}", "00".repeat(15));
+    let r2 = format!("02{}", "00".repeat(15));
+    let r_wide = format!("01{}04{}", "00".repeat(7), "00".repeat(7));
+    let zero = "00".repeat(16);
+    let canceling = format!(
+        "e33594d7505e43b9{}3394d7505e4379cd01{}{}",
+        "00".repeat(8),
+        "00".repeat(7),
+        zero
+    );
     let cases = [
-        ("ff".repeat(16), "00".repeat(16), format!("03{}", "00".repeat(15))),
+        // #5, #6, #9
         (
-            format!("02{}", "00".repeat(15)),
+            r2.clone(),
+            "ff".repeat(16),
+            zero.clone(),
+            format!("03{}", "00".repeat(15)),
+        ),
+        (
+            r2.clone(),
+            r2.clone(),
             "ff".repeat(16),
             format!("03{}", "00".repeat(15)),
         ),
         (
+            r2,
             format!("fd{}", "ff".repeat(15)),
-            "00".repeat(16),
+            zero.clone(),
             format!("fa{}", "ff".repeat(15)),
         ),
+        // #7, #8
+        (
+            r1.clone(),
+            format!("{}f0{}11{}", "ff".repeat(16), "ff".repeat(15), "00".repeat(15)),
+            zero.clone(),
+            format!("05{}", "00".repeat(15)),
+        ),
+        (
+            r1,
+            format!("{}fb{}{}", "ff".repeat(16), "fe".repeat(15), "01".repeat(16)),
+            zero.clone(),
+            zero.clone(),
+        ),
+        // #10 (four blocks), #11 (three)
+        (
+            r_wide.clone(),
+            format!("{canceling}01{}", "00".repeat(15)),
+            zero.clone(),
+            format!("14{}55{}", "00".repeat(7), "00".repeat(7)),
+        ),
+        (r_wide, canceling, zero, format!("13{}", "00".repeat(15))),
     ];
-    for (i, (data, s, tag)) in cases.iter().enumerate() {
+    for (i, (r, data, s, tag)) in cases.iter().enumerate() {
         let mut key = [0u8; 32];
-        key[0] = 2;
-        if let Some(pad) = key.get_mut(16..) {
-            pad.copy_from_slice(&hex(s)?);
-        }
+        let (key_r, key_s) = key.split_at_mut(16);
+        key_r.copy_from_slice(&hex(r)?);
+        key_s.copy_from_slice(&hex(s)?);
         let data = hex(data)?;
         if Poly1305::new(&key).compute_unpadded(&data).as_slice() != hex(tag)?.as_slice() {
             return Err(format!("Poly1305 differs from RFC 8439 A.3 (case {i})"));
@@ -161,9 +200,9 @@ fn poly1305_against_reference(fill: &mut dyn FnMut(&mut [u8])) -> Result<(), Str
 
 /// Keys and messages at the edges of the arithmetic: r clamped to its
 /// largest (the accumulator near 2^130 - 5 and the final subtraction), r
-/// zero or one, the pad all ones (the carry out of the last addition), and
-/// all-ones messages; lengths with whole blocks in pairs, a lone block and a
-/// partial one after them. Returns how many cases ran.
+/// zero or 0x01 in every byte, the pad all ones (the carry out of the last
+/// addition), and all-ones messages; lengths with whole blocks in pairs, a
+/// lone block and a partial one after them. Returns how many cases ran.
 fn poly1305_extremes() -> Result<usize, String> {
     let mut cases = 0;
     // r all ones (clamped to its largest), zero, and 0x01 in every byte.
