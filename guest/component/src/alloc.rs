@@ -9,6 +9,11 @@
 //! bytes into its input buffer to the start of a fresh one: the two
 //! buffers' placement alone decided whether that copy cost 0.5 or 5 µs.
 //! With both on 64-byte boundaries the distance is 59 modulo 64.
+//!
+//! The price: std's `System` resizes a block aligned above 8 bytes by
+//! allocating, copying and freeing, never in place. rustls' input buffer
+//! grows 4 KiB at a time while a record arrives; those copies, between
+//! aligned blocks, are fast, and the receive path still came out 10% ahead.
 #![allow(unsafe_code, reason = "a global allocator is an unsafe trait")]
 
 use std::alloc::{GlobalAlloc, Layout, System};

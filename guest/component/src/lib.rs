@@ -6,7 +6,7 @@
 //! Built only for wasm32 (`host/build.rs` does it): component export names
 //! cannot be linked into a native library, so natively the crate is empty.
 #![cfg(target_arch = "wasm32")]
-// Our code has no unsafe; only the ABI glue wit-bindgen generates does.
+// No unsafe but the ABI glue wit-bindgen generates and the allocator.
 #![deny(unsafe_code)]
 
 mod alloc;

@@ -187,8 +187,9 @@ impl Poly1305 {
         let t = (t >> 32) + (l4 << 8);
         let h3 = t as u32;
         let h4 = (t >> 32) as u32;
-        // h < 2^131, so at most one subtraction of p = 2^130 - 5: compute
-        // g = h + 5 - 2^130 and keep it if it did not borrow.
+        // From the limbs' bounds h < 2^130 + 2^79 < 2p, so at most one
+        // subtraction of p = 2^130 - 5: compute g = h + 5 - 2^130 and keep
+        // it if it did not borrow.
         let t = u64::from(h0) + 5;
         let g0 = t as u32;
         let t = u64::from(h1) + (t >> 32);

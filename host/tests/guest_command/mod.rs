@@ -47,6 +47,7 @@ impl GuestCommand {
     /// that multiply in GHASH: its speed depends on the host's CPU.
     #[allow(dead_code, reason = "the bench compares hosts, the test does not")]
     pub(crate) fn load_without_avx512() -> Result<Self, String> {
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut config = Config::new();
         // Cranelift's names; other architectures have none of them.
         #[cfg(target_arch = "x86_64")]
