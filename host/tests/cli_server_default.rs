@@ -102,3 +102,57 @@ fn refuses_a_public_listen_address_without_the_unsafe_flag() {
     assert!(!out.status.success());
     assert!(text(&out).contains("--unsafe-listen"), "{}", text(&out));
 }
+
+/// A proxy's log can fail to write (a full disk). The server must go on
+/// serving: the log lines are lost, not the process. Its standard error is
+/// `/dev/full` here, where every write fails with ENOSPC; before, the first
+/// line (the "trust it" hint, then tracing's own report of the failed
+/// write) panicked and the process exited at once.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_log_that_cannot_be_written_does_not_stop_the_server() {
+    require("curl");
+    let home = tempfile::tempdir().unwrap();
+    let ca = home.path().join("data/tlsbox/ca.pem");
+    let port = free_port();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let mut child = tlsbox(home.path())
+        .args(["server", "--listen", &format!("127.0.0.1:{port}")])
+        .env("TLSBOX_LOG", "trace")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(full)
+        .spawn()
+        .unwrap();
+    // No log to read for "ready": poll with curl. Only this server holds a
+    // certificate our generated CA signed, so an answer is from it.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let page = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("tlsbox exited ({status}) with its log on a full disk");
+        }
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--cacert"])
+            .arg(&ca)
+            .arg(format!("https://localhost:{port}/"))
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no answer: {}", text(&out));
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(page.contains("version: TLSv1.3"), "{page}");
+    // Still serving after a connection's worth of trace lines were lost.
+    assert!(child.try_wait().unwrap().is_none(), "tlsbox exited after serving");
+    let again = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&ca)
+        .arg(format!("https://localhost:{port}/"))
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", text(&again));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -41,7 +41,11 @@ pub(crate) async fn run(args: ConnectArgs) -> Result<()> {
         .await
         .context("TLS handshake")?;
     let info = tls.session_info()?;
-    eprintln!("tlsbox: connected to {}: {}", args.address, names::summary(&info));
+    super::say(format_args!(
+        "tlsbox: connected to {}: {}",
+        args.address,
+        names::summary(&info)
+    ));
 
     let (mut from_peer, mut to_peer) = tokio::io::split(tls);
     let upstream = tokio::spawn(async move {

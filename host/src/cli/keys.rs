@@ -1,6 +1,7 @@
 //! `tlsbox keys`: key tooling for PKCS#11 tokens, so that neither
 //! pkcs11-tool nor an OpenSSL provider configuration is needed.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -149,13 +150,15 @@ pub(crate) fn run(command: KeysCommand) -> Result<()> {
         KeysCommand::List { pkcs11 } => {
             let module = pkcs11.module(&Pkcs11Uri::default())?;
             let label = pkcs11.pkcs11_token_label.as_deref();
+            let mut out = std::io::stdout().lock();
             for token in tooling::list(&module, pkcs11.pin()?.as_ref(), label)? {
-                println!(
+                writeln!(
+                    out,
                     "slot {}: token {:?} (serial {}, {})",
                     token.slot, token.label, token.serial, token.manufacturer
-                );
+                )?;
                 for o in token.objects {
-                    println!("  {:<7} {:<24} id={}  {}", o.class, o.label, hex(&o.id), o.uri);
+                    writeln!(out, "  {:<7} {:<24} id={}  {}", o.class, o.label, hex(&o.id), o.uri)?;
                 }
             }
             Ok(())
@@ -185,7 +188,11 @@ pub(crate) fn run(command: KeysCommand) -> Result<()> {
             };
             let admin = admin(&uri, &pkcs11)?;
             admin.generate(&label, &id, algorithm)?;
-            println!("generated {algorithm:?} key {label:?} id={} in the token", hex(&id));
+            writeln!(
+                std::io::stdout(),
+                "generated {algorithm:?} key {label:?} id={} in the token",
+                hex(&id)
+            )?;
             Ok(())
         }
         KeysCommand::SelfSign {
@@ -230,10 +237,11 @@ pub(crate) fn run(command: KeysCommand) -> Result<()> {
                 uri.object.as_deref().unwrap_or_default(),
                 uri.id.as_deref().unwrap_or_default(),
             )?;
-            println!(
+            writeln!(
+                std::io::stdout(),
                 "imported the certificate beside {:?}",
                 uri.object.as_deref().unwrap_or_default()
-            );
+            )?;
             Ok(())
         }
     }

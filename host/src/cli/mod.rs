@@ -13,6 +13,7 @@ mod names;
 mod responder;
 mod server;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -390,7 +391,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Server(_) | Command::Client(_) => match plan() {
             Ok(plan) => Some(plan),
             Err(e) => {
-                eprintln!("tlsbox: {e:#}");
+                say(format_args!("tlsbox: {e:#}"));
                 return ExitCode::FAILURE;
             }
         },
@@ -405,7 +406,7 @@ pub(crate) fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("tlsbox: cannot start the runtime: {e}");
+            say(format_args!("tlsbox: cannot start the runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -422,10 +423,17 @@ pub(crate) fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tlsbox: {e:#}");
+            say(format_args!("tlsbox: {e:#}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A line for the operator on standard error. If stderr cannot be written
+/// (a full disk, a closed pipe) the line is lost; `eprintln!` would panic
+/// and take the proxy down with it.
+pub(crate) fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn init_logging(format: LogFormat) {
@@ -443,9 +451,13 @@ fn init_logging(format: LogFormat) {
             filter = filter.add_directive(quiet);
         }
     }
+    // A log line that cannot be written is dropped. By default the
+    // subscriber reports the failure with `eprintln!`, to the same failing
+    // stderr, and that panic stopped the proxy (a full log disk).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder

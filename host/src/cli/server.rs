@@ -153,14 +153,14 @@ fn generated_identity(args: &ServerArgs, rotation: Option<Duration>) -> Result<k
         Some(Address::Unix(_)) => "8443".into(),
         None => "8443".into(),
     };
-    eprintln!(
+    super::say(format_args!(
         "tlsbox: serving a generated certificate for localhost: {}",
         generated.cert.display()
-    );
-    eprintln!(
+    ));
+    super::say(format_args!(
         "tlsbox: trust it with: curl --cacert {} https://localhost:{port}/",
         generated.ca_cert.display()
-    );
+    ));
     let key = generated.key.to_string_lossy().into_owned();
     keysource::load_all(&[generated.cert], &[key], &args.pkcs11, rotation)
 }
