@@ -124,6 +124,14 @@ fn a_log_that_cannot_be_written_does_not_stop_the_server() {
         .stderr(full)
         .spawn()
         .unwrap();
+    let fetch = || {
+        std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--cacert"])
+            .arg(&ca)
+            .arg(format!("https://localhost:{port}/"))
+            .output()
+            .unwrap()
+    };
     // No log to read for "ready": poll with curl. Only this server holds a
     // certificate our generated CA signed, so an answer is from it.
     let deadline = std::time::Instant::now() + TIMEOUT;
@@ -131,12 +139,7 @@ fn a_log_that_cannot_be_written_does_not_stop_the_server() {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("tlsbox exited ({status}) with its log on a full disk");
         }
-        let out = std::process::Command::new("curl")
-            .args(["-sS", "--max-time", "10", "--cacert"])
-            .arg(&ca)
-            .arg(format!("https://localhost:{port}/"))
-            .output()
-            .unwrap();
+        let out = fetch();
         if out.status.success() {
             break String::from_utf8_lossy(&out.stdout).into_owned();
         }
@@ -146,12 +149,7 @@ fn a_log_that_cannot_be_written_does_not_stop_the_server() {
     assert!(page.contains("version: TLSv1.3"), "{page}");
     // Still serving after a connection's worth of trace lines were lost.
     assert!(child.try_wait().unwrap().is_none(), "tlsbox exited after serving");
-    let again = std::process::Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(&ca)
-        .arg(format!("https://localhost:{port}/"))
-        .output()
-        .unwrap();
+    let again = fetch();
     assert!(again.status.success(), "{}", text(&again));
     let _ = child.kill();
     let _ = child.wait();
