@@ -60,7 +60,14 @@ pub struct Poly1305 {
 /// A 16-byte block in 26-bit limbs, with `hibit` (0 or 1) at 2^128.
 #[inline(always)]
 fn limbs(block: &[u8], hibit: u64) -> [u64; 5] {
-    let [w0, w1, w2, w3] = le_words::<4>(block).map(u64::from);
+    limbs_of_words(le_words(block), hibit)
+}
+
+/// 128 bits given as four little-endian 32-bit words, in 26-bit limbs, with
+/// `hibit` at 2^128.
+#[inline(always)]
+fn limbs_of_words(words: [u32; 4], hibit: u64) -> [u64; 5] {
+    let [w0, w1, w2, w3] = words.map(u64::from);
     [
         w0 & MASK,
         ((w0 >> 26) | (w1 << 6)) & MASK,
@@ -119,12 +126,7 @@ impl Poly1305 {
         r[1] &= 0x0fff_fffc;
         r[2] &= 0x0fff_fffc;
         r[3] &= 0x0fff_fffc;
-        let mut r_bytes = [0u8; 16];
-        for (out, word) in r_bytes.chunks_exact_mut(4).zip(r) {
-            out.copy_from_slice(&word.to_le_bytes());
-        }
-        let r1 = Multiplier::new(limbs(&r_bytes, 0));
-        r_bytes.zeroize();
+        let r1 = Multiplier::new(limbs_of_words(r, 0));
         r.zeroize();
         let r2 = Multiplier::new(carry(product(r1.r, &r1)));
         Self {
