@@ -167,7 +167,11 @@ impl Engine {
             // Deadlines per call: cheaper than fuel, and they also bound
             // the time a box waits on a slow keystore.
             .epoch_interruption(true)
-            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+            .cranelift_opt_level(wasmtime::OptLevel::Speed)
+            // The embedded box is built for it (host/build.rs): one
+            // 64×64→128-bit multiply where wasm would otherwise need four,
+            // for X25519's and P-256's field arithmetic.
+            .wasm_wide_arithmetic(true);
         let engine = wasmtime::Engine::new(&wasm).map_err(Error::engine)?;
         let (component, from_cache) = load_component(&engine, GUEST_COMPONENT, config.cache_dir.as_deref())?;
         tracing::debug!(from_cache, "box ready");

@@ -1,7 +1,8 @@
 //! Runs `tlsbox-guest-bench` (built for wasm32-wasip2 by host/build.rs)
 //! inside wasmtime, compiled with the same code generation settings as the
-//! box (Cranelift at `Speed`, epoch interruption on), so its timings are
-//! what the box's code gets.
+//! box (Cranelift at `Speed`, epoch interruption on, wide arithmetic), so
+//! its timings are what the box's code gets. The portable flavour, the
+//! one the JS and Python bindings load, runs with wide arithmetic off.
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, OptLevel, Store};
@@ -36,9 +37,17 @@ pub(crate) struct GuestCommand {
 }
 
 impl GuestCommand {
-    /// Compile the command (a few seconds).
+    /// Compile the command (a few seconds), built as the box is.
     pub(crate) fn load() -> Result<Self, String> {
         Self::load_with(Config::new())
+    }
+
+    /// Compile the portable flavour's command, in an engine without the
+    /// wide-arithmetic proposal, as other component-model hosts run it.
+    pub(crate) fn load_portable() -> Result<Self, String> {
+        let mut config = Config::new();
+        config.wasm_wide_arithmetic(false);
+        Self::compile(config, env!("TLSBOX_GUEST_BENCH_PORTABLE_WASM"))
     }
 
     /// Compile it as for a host without AVX-512, whatever this one has.
@@ -69,12 +78,16 @@ impl GuestCommand {
     }
 
     fn load_with(mut config: Config) -> Result<Self, String> {
+        config.wasm_wide_arithmetic(true);
+        Self::compile(config, env!("TLSBOX_GUEST_BENCH_WASM"))
+    }
+
+    fn compile(mut config: Config, path: &str) -> Result<Self, String> {
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
             .cranelift_opt_level(OptLevel::Speed);
         let engine = Engine::new(&config).map_err(text)?;
-        let path = env!("TLSBOX_GUEST_BENCH_WASM");
         let component = Component::from_file(&engine, path).map_err(|e| format!("loading {path}: {e:#}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(text)?;
