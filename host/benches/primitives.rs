@@ -13,7 +13,10 @@
 //! and each figure is the median of the rounds. A second wasm column
 //! compiles the same command as for a host without AVX-512: Cranelift
 //! emits `vpmullq` for wasm's `i64x2.mul` only where AVX-512 is present,
-//! and GHASH leans on it, so a host without it runs AES-GCM slower.
+//! and GHASH leans on it, so a host without it runs AES-GCM slower. A
+//! third runs the portable build of the box (no wide arithmetic, the one
+//! the JS and Python bindings load), where X25519 and P-256 do their field
+//! multiplications without a 64×64→128-bit multiply.
 //!
 //! The record rows are the ceiling for the box's bulk throughput: what the
 //! AEAD costs inside the guest with no boundary crossing
@@ -63,9 +66,11 @@ fn aws_lc_rs_rows() -> Vec<tlsbox_guest_bench::Measure> {
 fn main() {
     let command = GuestCommand::load().expect("load tlsbox-guest-bench.wasm");
     let narrow = GuestCommand::load_without_avx512().expect("load tlsbox-guest-bench.wasm without AVX-512");
+    let portable = GuestCommand::load_portable().expect("load the portable tlsbox-guest-bench.wasm");
     let mut order: Vec<(String, String)> = Vec::new();
     let mut wasm: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut wasm_narrow: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut wasm_portable: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut native: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut fast: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     eprintln!("{ROUNDS} rounds each side");
@@ -83,6 +88,10 @@ fn main() {
             for (name, value, _) in figures(&out) {
                 wasm_narrow.entry(name).or_default().push(value);
             }
+            let out = portable.run(&[&BUDGET.as_millis().to_string()]).expect("run in wasm");
+            for (name, value, _) in figures(&out) {
+                wasm_portable.entry(name).or_default().push(value);
+            }
         },
         || {
             for m in tlsbox_guest_bench::measure(BUDGET) {
@@ -95,12 +104,13 @@ fn main() {
     );
 
     println!(
-        "| primitive | wasm (box) | wasm, AVX-512 off | native, same code | wasm / native | native aws-lc-rs | wasm / aws-lc-rs |"
+        "| primitive | wasm (box) | wasm, AVX-512 off | wasm, portable | native, same code | wasm / native | native aws-lc-rs | wasm / aws-lc-rs |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (name, unit) in &order {
         let w = median(wasm.remove(name).unwrap_or_default());
         let w_narrow = median(wasm_narrow.remove(name).unwrap_or_default());
+        let w_portable = median(wasm_portable.remove(name).unwrap_or_default());
         let n = median(native.remove(name).unwrap_or_default());
         // For times, a ratio above 1 means wasm is slower; for MB/s, below 1.
         let (f, vs_fast) = match fast.remove(name) {
@@ -111,7 +121,7 @@ fn main() {
             None => ("".into(), "".into()),
         };
         println!(
-            "| {name} ({unit}) | {w:.1} | {w_narrow:.1} | {n:.1} | {:.2}x | {f} | {vs_fast} |",
+            "| {name} ({unit}) | {w:.1} | {w_narrow:.1} | {w_portable:.1} | {n:.1} | {:.2}x | {f} | {vs_fast} |",
             w / n
         );
     }
@@ -119,6 +129,7 @@ fn main() {
     println!(
         "Medians of {ROUNDS} rounds, {} ms per figure per round. \"AVX-512 off\": the same wasm compiled by \
          Cranelift as for a host without AVX-512 (the same as the box column on such a host). \
+         \"portable\": the box built without wide arithmetic, as the JS and Python bindings load it. \
          \"native, same code\" is this crate's code \
          compiled natively; there tlsbox-crypto is its portable fallback, and the record rows use \
          RustCrypto's ChaCha20-Poly1305 (the native provider's choice). MB = 10^6 bytes.",

@@ -9,7 +9,6 @@
 
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::elliptic_curve::PrimeField;
-use rustls::crypto::SupportedKxGroup;
 
 /// RFC 7748 §5.2: (scalar, u-coordinate, X25519 of the two).
 const X25519_VECTORS: [(&str, &str, &str); 2] = [

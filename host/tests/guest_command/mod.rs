@@ -44,6 +44,7 @@ impl GuestCommand {
 
     /// Compile the portable flavour's command, in an engine without the
     /// wide-arithmetic proposal, as other component-model hosts run it.
+    #[allow(dead_code, reason = "box_vs_native runs only the box's flavour")]
     pub(crate) fn load_portable() -> Result<Self, String> {
         let mut config = Config::new();
         config.wasm_wide_arithmetic(false);
