@@ -503,38 +503,9 @@ fn idle_memory_sample<S: Endpoint>(
     traffic: usize,
 ) -> f64 {
     let before = resident_kib();
-    let servers = idle_servers(&new_server, client_config, traffic);
-    let after = resident_kib();
-    drop(black_box(servers));
-    (after - before) / IDLE_CONNECTIONS as f64
-}
-
-/// KiB of resident memory per idle connection after the handshake, in
-/// pool slots that served a connection with 1 MiB each way before: what
-/// a slot keeps of its last box (`EngineConfig::keep_pages_resident`) is
-/// counted with the connection that reuses it.
-fn reused_slot_memory_sample<S: Endpoint>(
-    new_server: impl Fn() -> S,
-    client_config: &tlsbox_core::ClientConfig,
-) -> f64 {
-    let before = resident_kib();
-    drop(black_box(idle_servers(&new_server, client_config, 1 << 20)));
-    let servers = idle_servers(&new_server, client_config, 0);
-    let after = resident_kib();
-    drop(black_box(servers));
-    (after - before) / IDLE_CONNECTIONS as f64
-}
-
-/// [`IDLE_CONNECTIONS`] servers, each after a handshake, one small
-/// exchange each way and `traffic` bytes each way.
-fn idle_servers<S: Endpoint>(
-    new_server: &impl Fn() -> S,
-    client_config: &tlsbox_core::ClientConfig,
-    traffic: usize,
-) -> Vec<S> {
     let mut servers = Vec::with_capacity(IDLE_CONNECTIONS);
     for _ in 0..IDLE_CONNECTIONS {
-        let (mut server, mut client, _) = handshake(new_server, client_config);
+        let (mut server, mut client, _) = handshake(&new_server, client_config);
         exchange(&mut client, &mut server, b"ping");
         exchange(&mut server, &mut client, b"pong");
         let chunk = vec![0x5au8; WRITE_SIZE];
@@ -545,7 +516,9 @@ fn idle_servers<S: Endpoint>(
         drop(client);
         servers.push(server);
     }
-    servers
+    let after = resident_kib();
+    drop(black_box(servers));
+    (after - before) / IDLE_CONNECTIONS as f64
 }
 
 /// `data` from one endpoint to the other, all of it read there.
@@ -576,15 +549,6 @@ fn new_memory_sample<S>(new_server: impl Fn() -> S) -> f64 {
     let after = resident_kib();
     drop(black_box(servers));
     (after - before) / IDLE_CONNECTIONS as f64
-}
-
-/// An engine whose pool slots keep a closed box's pages resident.
-fn kept_pages_engine() -> Engine {
-    Engine::new(EngineConfig {
-        keep_pages_resident: true,
-        ..EngineConfig::default()
-    })
-    .unwrap()
 }
 
 /// µs to create a server connection (for the box: a fresh instance and its
@@ -825,16 +789,6 @@ fn main() {
     for case in cases.iter().filter(|_| section("handshakes")) {
         handshake_rows(&setup.engine, case, &mut rows);
     }
-    if section("handshakes") {
-        let kept = kept_pages_engine();
-        let case = setup.software_case(
-            "P-256, software keystore, X25519, pages kept resident",
-            IDENTITY,
-            NamedGroup::X25519,
-            HANDSHAKES_PER_BATCH,
-        );
-        handshake_rows(&kept, &case, &mut rows);
-    }
     drop(cases);
 
     // Memory per idle connection and the cost of a new connection, with
@@ -867,39 +821,11 @@ fn main() {
             "resident memory per new connection, before any byte (KiB)",
             (b, n),
         ));
-        // With EngineConfig::keep_pages_resident: what a reused slot's
-        // box holds, and creation.
-        let options = server_options(&setup.chain, IDENTITY, NamedGroup::X25519, &[]);
-        let (b, n) = interleaved(
-            MEMORY_SAMPLES,
-            || {
-                // A fresh pool each time: slots an earlier sample left
-                // would be resident before this one starts.
-                let engine = kept_pages_engine();
-                let (config, _) = server_configs(&engine, &options, &setup.keys);
-                let kib = reused_slot_memory_sample(|| engine.new_server(&config).unwrap(), &setup.client);
-                drop((config, engine));
-                // The epoch ticker holds the engine, and with it the pool,
-                // until its next tick: let it go before the native sample.
-                std::thread::sleep(Duration::from_millis(100));
-                kib
-            },
-            || idle_memory_sample(new_native, &setup.client, 0),
-        );
-        rows.push(Row::new(
-            "resident memory per idle established connection, after the handshake, pages kept resident, in slots that served 1 MiB each way before (KiB)",
-            (b, n),
-        ));
         let (b, n) = interleaved(7, || creation_sample(new_box), || creation_sample(new_native));
         rows.push(Row::new(
             "new server connection, before any byte (µs; box: instantiation incl.)",
             (b, n),
         ));
-        let kept = kept_pages_engine();
-        let (kept_config, _) = server_configs(&kept, &options, &setup.keys);
-        let new_kept = || kept.new_server(&kept_config).unwrap();
-        let (b, n) = interleaved(7, || creation_sample(new_kept), || creation_sample(new_native));
-        rows.push(Row::new("same, pages kept resident (µs)", (b, n)));
     }
 
     // Bulk, one AEAD at a time; first the baseline: the provider's record

@@ -34,32 +34,7 @@ pub struct EngineConfig {
     /// keystore signature it may wait for). A box past it is interrupted
     /// and traps, which ends its connection only.
     pub call_deadline: Duration,
-    /// Whether a closed box's pool slot keeps its pages, up to 64 KiB of
-    /// linear memory and 16 KiB of tables, resident for the next box,
-    /// reset to their initial contents, rather than returning them to the
-    /// kernel. Off by default: it trades memory for connection setup.
-    /// Creating a box goes from about 43 to 23 µs and a full handshake
-    /// gets about 10% cheaper, but a box in a reused slot holds up to
-    /// 64 KiB of linear memory where an idle connection needs about 28:
-    /// 118 instead of 78 KiB per idle connection in slots that served bulk
-    /// transfers, and after a peak of N connections the pool keeps up to
-    /// N × 80 KiB. Used only where Linux has `PAGEMAP_SCAN` (6.7 and
-    /// later), which finds the present pages; without it wasmtime would
-    /// reset the lowest addresses, which the box never touches (its stack
-    /// ends at 1 MiB, its data and heap lie above).
-    pub keep_pages_resident: bool,
 }
-
-/// Of a closed box's linear memory, the most its slot keeps resident.
-/// `PAGEMAP_SCAN` without userfaultfd reports every present page, so the
-/// slot keeps the lowest present pages up to this budget: the stack (which
-/// ends at 1 MiB) first, then data and heap. An X25519 handshake leaves
-/// about 28 KiB (8 of stack, 20 of heap); an X25519MLKEM768 one goes
-/// deeper into the stack, and with 32 KiB kept the next box faulted its
-/// heap in again (creation back at 40 µs); 64 KiB covers both.
-const KEEP_RESIDENT_MEMORY: usize = 64 << 10;
-/// Of its tables (function references, about 6 KB), likewise.
-const KEEP_RESIDENT_TABLES: usize = 16 << 10;
 
 /// How often the engine's epoch advances: the resolution of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -72,7 +47,6 @@ impl Default for EngineConfig {
             cache_dir: dirs::cache_dir().map(|d| d.join("tlsbox")),
             fixed_time: None,
             call_deadline: Duration::from_secs(5),
-            keep_pages_resident: false,
         }
     }
 }
@@ -187,12 +161,6 @@ impl Engine {
             // to 45 µs in a loop; at most 15 closed boxes per core stay
             // resident until their batch goes, and a full pool flushes first.
             .decommit_batch_size(16);
-        if config.keep_pages_resident && PoolingAllocationConfig::is_pagemap_scan_available() {
-            pooling
-                .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
-                .table_keep_resident(KEEP_RESIDENT_TABLES)
-                .pagemap_scan(wasmtime::Enabled::Yes);
-        }
         let mut wasm = wasmtime::Config::new();
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
             .wasm_component_model(true)
