@@ -331,6 +331,32 @@ mod tests {
         );
     }
 
+    /// host/build.rs builds the embedded box with wide arithmetic added to
+    /// `.cargo/config.toml`'s SIMD128 (through `cargo --config`): an engine
+    /// without either proposal must refuse it, for that reason. The first
+    /// function using one fails validation, so this is quick.
+    #[test]
+    fn the_embedded_box_uses_wide_arithmetic_and_simd128() {
+        let mut no_wide = wasmtime::Config::new();
+        no_wide.wasm_component_model(true).wasm_wide_arithmetic(false);
+        let mut no_simd = wasmtime::Config::new();
+        no_simd
+            .wasm_component_model(true)
+            .wasm_wide_arithmetic(true)
+            .wasm_relaxed_simd(false)
+            .wasm_simd(false);
+        for (without, config, refusal) in [
+            ("wide arithmetic", no_wide, "wide arithmetic support is not enabled"),
+            ("SIMD128", no_simd, "SIMD support is not enabled"),
+        ] {
+            let engine = wasmtime::Engine::new(&config).unwrap_or_else(|e| panic!("{e}"));
+            match Component::new(&engine, GUEST_COMPONENT) {
+                Ok(_) => panic!("an engine without {without} accepted the box: built without it?"),
+                Err(e) => assert!(format!("{e:#}").contains(refusal), "{without}: {e:#}"),
+            }
+        }
+    }
+
     #[test]
     fn second_engine_loads_the_compiled_box_from_the_cache() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
