@@ -1,5 +1,5 @@
-//! Known answers for the key exchanges' curve arithmetic, and agreement
-//! through the provider's groups.
+//! Known answers for the curve arithmetic under the key exchanges and
+//! Ed25519 signatures, and agreement through the provider's groups.
 //!
 //! The box the host embeds is compiled with wasm's wide arithmetic and
 //! curve25519-dalek's 64-bit backend (host/build.rs), the portable box
@@ -55,6 +55,23 @@ const P256_VECTORS: [(&str, &str, &str); 2] = [
         "0000000000000000000000000000000000159d893d4cdd747246cdca43590e13",
         "1b7e046a076cc25e6d7fa5003f6729f665cc3241b5adab12b498cd32f2803264",
         "bfea79be2b666b073db69a2a241adab0738fe9d2dd28b5604eb8c8cf097c457b",
+    ),
+];
+
+/// RFC 8032 §7.1 tests 1 and 2: (secret key, public key, message,
+/// signature).
+const ED25519_VECTORS: [(&str, &str, &str, &str); 2] = [
+    (
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        "",
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    ),
+    (
+        "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+        "72",
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
     ),
 ];
 
@@ -126,6 +143,35 @@ fn p256() -> Result<usize, String> {
     Ok(checked)
 }
 
+/// The box verifies Ed25519 certificates and handshake signatures: each
+/// vector's signature must verify under its public key (derived from the
+/// secret key too), and the same signature with one bit flipped must not.
+fn ed25519() -> Result<usize, String> {
+    let mut checked = 0;
+    for (secret, public, message, signature) in ED25519_VECTORS {
+        let derived = ed25519_dalek::SigningKey::from_bytes(&bytes32(secret)?).verifying_key();
+        expect("Ed25519 public key (RFC 8032 §7.1)", derived.as_bytes(), public)?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes32(public)?)
+            .map_err(|e| format!("an RFC 8032 public key: {e}"))?;
+        let message = hex::decode(message).map_err(|e| format!("bad hex in a vector: {e}"))?;
+        let mut signature: [u8; 64] = hex::decode(signature)
+            .map_err(|e| format!("bad hex in a vector: {e}"))?
+            .try_into()
+            .map_err(|_| "an RFC 8032 signature is not 64 bytes")?;
+        key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+            .map_err(|e| format!("Ed25519 (RFC 8032 §7.1): a valid signature failed: {e}"))?;
+        signature[0] ^= 1;
+        if key
+            .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+            .is_ok()
+        {
+            return Err("Ed25519: a signature with a flipped bit verified".into());
+        }
+        checked += 1;
+    }
+    Ok(checked)
+}
+
 /// Both sides of each of the provider's groups, through rustls' API:
 /// they must derive the same secret, and a changed public key another.
 fn agreement() -> Result<usize, String> {
@@ -158,14 +204,14 @@ fn agreement() -> Result<usize, String> {
 
 /// Every check above; how many passed.
 pub(crate) fn run() -> Result<usize, String> {
-    Ok(x25519()? + p256()? + agreement()?)
+    Ok(x25519()? + p256()? + ed25519()? + agreement()?)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn the_curves_give_the_published_answers_and_both_sides_agree() {
-        // 8 X25519, 2 P-256, 4 groups.
-        assert_eq!(super::run(), Ok(14));
+        // 8 X25519, 2 P-256, 2 Ed25519, 4 groups.
+        assert_eq!(super::run(), Ok(16));
     }
 }

@@ -6,7 +6,7 @@
 //! Also the wasm half of the crypto self-check: the SIMD128 code paths
 //! exist only in wasm, so `tlsbox_crypto::selfcheck` must run there too.
 
-mod key_agreement;
+mod curves;
 mod wycheproof;
 
 use std::hint::black_box;
@@ -273,8 +273,8 @@ pub fn key_exchange(name: &str, group: &dyn SupportedKxGroup, budget: Duration) 
 }
 
 /// The crypto self-check over `cases` random inputs per check, with the
-/// system's random source, then Wycheproof's AEAD vectors and the key
-/// exchanges' known answers and agreement (counted among the vectors).
+/// system's random source, then Wycheproof's AEAD vectors and the curves'
+/// known answers and agreement (counted among the vectors).
 pub fn check(cases: usize) -> Result<tlsbox_crypto::selfcheck::Checked, String> {
     let mut failed = false;
     let mut fill = |buf: &mut [u8]| failed |= getrandom::fill(buf).is_err();
@@ -283,6 +283,6 @@ pub fn check(cases: usize) -> Result<tlsbox_crypto::selfcheck::Checked, String> 
         return Err("no random bytes from the system".into());
     }
     checked.vectors += wycheproof::run()?;
-    checked.vectors += key_agreement::run()?;
+    checked.vectors += curves::run()?;
     Ok(checked)
 }
