@@ -36,8 +36,8 @@ CARGO_TARGET_DIR=target/guest cargo clippy --release --target wasm32-wasip2 -p t
 cargo test --workspace --release
 cargo bench --workspace --no-run
 
-# The same component from Node.js (jco) and Python (wasmtime-py), each with
-# a keystore of its own language; `cargo test` above built the component.
+# The box's portable build from Node.js (jco) and Python (wasmtime-py), each
+# with a keystore of its own language; `cargo test` above built it.
 (cd examples/js && npm ci --no-audit --no-fund --loglevel=error && npm test)
 python3 -m venv target/py-venv
 target/py-venv/bin/pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt

@@ -1,5 +1,6 @@
-// tlsbox from Node.js: the same audited component the Rust host runs,
-// transpiled by jco (`npm run build` writes gen/), with a keystore in JS.
+// tlsbox from Node.js: the box the Rust host runs, from the same source in
+// its portable build (no wide arithmetic), transpiled by jco (`npm run
+// build` writes gen/), with a keystore in JS.
 //
 //   const server = tlsbox.createServer({ cert, key }, (socket) => socket.pipe(socket));
 //   server.listen(8443);

@@ -1,5 +1,6 @@
-"""tlsbox from Python: the same audited component the Rust host runs, loaded
-with wasmtime-py, with a keystore written in Python.
+"""tlsbox from Python: the box the Rust host runs, from the same source in its
+portable build (no wide arithmetic), loaded with wasmtime-py, with a keystore
+written in Python.
 
 The API follows `ssl.SSLObject` and `ssl.MemoryBIO`, the sans-IO pair of the
 standard library::
