@@ -77,11 +77,12 @@ const PORTABLE: Flavour = Flavour {
 /// wide-arithmetic proposal (`i64.mul_wide_u`: a 64×64→128-bit multiply in
 /// one x86 `mul`), and curve25519-dalek is told to take its 64-bit field
 /// backend, which it does not pick on a 32-bit target: without that
-/// multiply it would be slower. X25519 then costs what it costs natively
-/// (75 against 133 µs in wasm) and P-256 ECDH a fifth (306 against 1479
-/// µs). rustc calls the target feature unstable and warns; the toolchain
-/// is pinned (rust-toolchain.toml), and an engine test checks that the
-/// embedded box needs both wide arithmetic and SIMD128.
+/// multiply it would be slower. X25519 then costs about what it costs
+/// natively (75 against 133 µs in wasm; 70 natively) and P-256 ECDH a
+/// fifth (306 against 1479 µs). rustc calls the target feature unstable
+/// and warns; the toolchain is pinned (rust-toolchain.toml), and an engine
+/// test checks that the embedded box needs both wide arithmetic and
+/// SIMD128.
 const WASMTIME: Flavour = Flavour {
     dir: "guest-wasmtime",
     rustflags: r#"['-C', 'target-feature=+wide-arithmetic', '--cfg', 'curve25519_dalek_bits="64"']"#,

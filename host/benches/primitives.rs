@@ -14,7 +14,7 @@
 //! compiles the same command as for a host without AVX-512: Cranelift
 //! emits `vpmullq` for wasm's `i64x2.mul` only where AVX-512 is present,
 //! and GHASH leans on it, so a host without it runs AES-GCM slower. A
-//! third runs the portable build of the box (no wide arithmetic, the one
+//! third wasm column runs the portable build of the box (no wide arithmetic, the one
 //! the JS and Python bindings load), where X25519 and P-256 do their field
 //! multiplications without a 64×64→128-bit multiply.
 //!

@@ -3,7 +3,8 @@
 //!
 //! The box the host embeds is compiled with wasm's wide arithmetic and
 //! curve25519-dalek's 64-bit backend (host/build.rs), the portable box
-//! without: the same source, two code paths for every field multiply.
+//! without: the same source, two lowerings of every field multiply (and
+//! for curve25519-dalek, two backends).
 //! These run wherever this crate runs, so each flavour's curve arithmetic
 //! is checked in wasm, not only the native build's.
 
@@ -145,7 +146,9 @@ fn p256() -> Result<usize, String> {
 
 /// The box verifies Ed25519 certificates and handshake signatures: each
 /// vector's signature must verify under its public key (derived from the
-/// secret key too), and the same signature with one bit flipped must not.
+/// secret key too), and the same signature with one bit of S flipped must
+/// not: S stays below the group order, so the verification equation
+/// itself refuses it (a flipped bit of R can fail as early as decoding R).
 fn ed25519() -> Result<usize, String> {
     let mut checked = 0;
     for (secret, public, message, signature) in ED25519_VECTORS {
@@ -160,7 +163,7 @@ fn ed25519() -> Result<usize, String> {
             .map_err(|_| "an RFC 8032 signature is not 64 bytes")?;
         key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
             .map_err(|e| format!("Ed25519 (RFC 8032 §7.1): a valid signature failed: {e}"))?;
-        signature[0] ^= 1;
+        signature[32] ^= 1;
         if key
             .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
             .is_ok()

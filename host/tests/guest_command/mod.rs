@@ -55,7 +55,7 @@ impl GuestCommand {
     /// Cranelift turns wasm's `i64x2.mul` into one `vpmullq` with AVX-512
     /// and into a sequence of 32-bit multiplies without, and LLVM emits
     /// that multiply in GHASH: its speed depends on the host's CPU.
-    #[allow(dead_code, reason = "the bench compares hosts, the test does not")]
+    #[allow(dead_code, reason = "only the primitives bench compares hosts")]
     pub(crate) fn load_without_avx512() -> Result<Self, String> {
         #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut config = Config::new();
