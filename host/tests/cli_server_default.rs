@@ -154,3 +154,50 @@ fn a_log_that_cannot_be_written_does_not_stop_the_server() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `--listen 127.0.0.1:0` lets the kernel pick the port: the "trust it"
+/// hint must name the port the listener got, not 0, and work as printed.
+#[test]
+fn the_trust_hint_names_the_port_the_listener_got() {
+    require("curl");
+    let home = tempfile::tempdir().unwrap();
+    let log = home.path().join("tlsbox.log");
+    let mut child = tlsbox(home.path())
+        .args(["server", "--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let hint = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("trust it with:")) {
+            break line.to_string();
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("tlsbox exited ({status}): {text}");
+        }
+        assert!(std::time::Instant::now() < deadline, "no trust hint: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let command = hint.split("trust it with: ").nth(1).unwrap();
+    let url = command.split_whitespace().last().unwrap();
+    let port: u16 = url
+        .trim_start_matches("https://localhost:")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("no port in {hint:?}: {e}"));
+    assert_ne!(port, 0, "{hint}");
+    let ca = home.path().join("data/tlsbox/ca.pem");
+    assert!(command.contains(&format!("--cacert {}", ca.display())), "{hint}");
+    let out = run(
+        leaks::peer("curl").args(["-sS", "--cacert"]).arg(&ca).arg(url),
+        b"",
+        TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("version: TLSv1.3"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -86,5 +86,6 @@ pub(crate) fn build(
         config: TlsConfig::Client(config),
         leaves,
         tokens: client.tokens,
+        trust_hint: None,
     })
 }

@@ -1,6 +1,7 @@
 //! `tlsbox server`: from flags to a listener spec and a checked server
 //! configuration (rebuilt on reload).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use tlsbox_host::keystore::Keystore;
 use tlsbox_host::relay::{RelayedKeystore, TicketRelay};
 use tlsbox_host::{ClientAuth, Engine, PeerPolicy, ServerConfig, ServerOptions};
 
-use super::{identity, keysource, Address, LimitArgs, ServerArgs};
+use super::{identity, keysource, LimitArgs, ServerArgs};
 use crate::proxy::{self, forward_bounds, Limits, ListenerSpec, Role, TlsConfig, TlsState};
 
 /// The listen address when none is given.
@@ -74,13 +75,17 @@ pub(crate) fn build(
     meter: &dyn Fn(Arc<dyn Keystore>) -> Arc<dyn Keystore>,
 ) -> Result<TlsState> {
     let rotation = ticket_rotation(args);
-    let loaded = if args.key.is_empty() {
+    let (loaded, trust_hint) = if args.key.is_empty() {
         if !args.cert.is_empty() {
             bail!("--cert needs --key");
         }
-        generated_identity(args, rotation)?
+        let (loaded, ca) = generated_identity(args, rotation)?;
+        (loaded, Some(ca))
     } else {
-        keysource::load_all(&args.cert, &args.key, &args.pkcs11, rotation)?
+        (
+            keysource::load_all(&args.cert, &args.key, &args.pkcs11, rotation)?,
+            None,
+        )
     };
     let (client_auth, peer_policy) = client_authentication(args)?;
     let mut identities = loaded.identities.into_iter();
@@ -136,11 +141,14 @@ pub(crate) fn build(
         leaves,
         tokens: loaded.tokens,
         _relay: relay,
+        trust_hint,
     })
 }
 
-/// The zero-configuration identity: a local CA's certificate for localhost.
-fn generated_identity(args: &ServerArgs, rotation: Option<Duration>) -> Result<keysource::Loaded> {
+/// The zero-configuration identity: a local CA's certificate for
+/// localhost, and that CA's certificate file. How to trust it is said once
+/// the listener is bound, with the port it got (`--listen 127.0.0.1:0`).
+fn generated_identity(args: &ServerArgs, rotation: Option<Duration>) -> Result<(keysource::Loaded, PathBuf)> {
     let dir = match &args.state_dir {
         Some(d) => d.clone(),
         None => dirs::data_dir()
@@ -148,21 +156,13 @@ fn generated_identity(args: &ServerArgs, rotation: Option<Duration>) -> Result<k
             .join("tlsbox"),
     };
     let generated = identity::load_or_generate(&dir)?;
-    let port = match &args.listen {
-        Some(Address::Tcp(a)) => a.rsplit_once(':').map_or("8443", |(_, p)| p).to_string(),
-        Some(Address::Unix(_)) => "8443".into(),
-        None => "8443".into(),
-    };
     super::say(format_args!(
         "tlsbox: serving a generated certificate for localhost: {}",
         generated.cert.display()
     ));
-    super::say(format_args!(
-        "tlsbox: trust it with: curl --cacert {} https://localhost:{port}/",
-        generated.ca_cert.display()
-    ));
     let key = generated.key.to_string_lossy().into_owned();
-    keysource::load_all(&[generated.cert], &[key], &args.pkcs11, rotation)
+    let loaded = keysource::load_all(&[generated.cert], &[key], &args.pkcs11, rotation)?;
+    Ok((loaded, generated.ca_cert))
 }
 
 /// How often ticket keys rotate, or `None` for no tickets. With client

@@ -72,6 +72,21 @@ pub(crate) async fn bind(shared: &Shared, index: usize) -> Result<Bound> {
         Bound::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         Bound::Unix(_) => listening.spec.listen.to_string(),
     };
+    if let Some(ca) = &listening.current().trust_hint {
+        let url = match &bound {
+            Bound::Tcp(l) => l.local_addr().map(|a| format!("https://localhost:{}/", a.port())).ok(),
+            Bound::Unix(_) => match &listening.spec.listen {
+                Address::Unix(path) => Some(format!("--unix-socket {} https://localhost/", path.display())),
+                Address::Tcp(_) => None,
+            },
+        };
+        if let Some(url) = url {
+            cli::say(format_args!(
+                "tlsbox: trust it with: curl --cacert {} {url}",
+                ca.display()
+            ));
+        }
+    }
     match &listening.spec.role {
         Role::Server { target: Some(t), .. } => tracing::info!(listen = %shown, target = %t, "tlsbox server ready"),
         Role::Server { target: None, .. } => tracing::info!(listen = %shown, "tlsbox server ready (built-in page)"),

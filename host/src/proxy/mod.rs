@@ -93,6 +93,9 @@ pub(crate) struct TlsState {
     /// The ticket relay the server's boxes get ticket keys from: owned
     /// here, so that a reload retires it with the configuration.
     pub(crate) _relay: Option<Arc<tlsbox_host::relay::TicketRelay>>,
+    /// With a generated identity, the local CA a client can trust: said
+    /// with the bound port when the listener comes up.
+    pub(crate) trust_hint: Option<std::path::PathBuf>,
 }
 
 /// A running listener: its spec and current configuration.
