@@ -84,13 +84,11 @@ fn main() {
                 }
                 wasm.entry(name).or_default().push(value);
             }
-            let out = narrow.run(&[&BUDGET.as_millis().to_string()]).expect("run in wasm");
-            for (name, value, _) in figures(&out) {
-                wasm_narrow.entry(name).or_default().push(value);
-            }
-            let out = portable.run(&[&BUDGET.as_millis().to_string()]).expect("run in wasm");
-            for (name, value, _) in figures(&out) {
-                wasm_portable.entry(name).or_default().push(value);
+            for (other, samples) in [(&narrow, &mut wasm_narrow), (&portable, &mut wasm_portable)] {
+                let out = other.run(&[&BUDGET.as_millis().to_string()]).expect("run in wasm");
+                for (name, value, _) in figures(&out) {
+                    samples.entry(name).or_default().push(value);
+                }
             }
         },
         || {

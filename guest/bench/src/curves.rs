@@ -76,9 +76,12 @@ const ED25519_VECTORS: [(&str, &str, &str, &str); 2] = [
     ),
 ];
 
-fn bytes32(hex: &str) -> Result<[u8; 32], String> {
-    let v = hex::decode(hex).map_err(|e| format!("bad hex in a vector: {e}"))?;
-    v.try_into().map_err(|_| "a vector is not 32 bytes".into())
+fn unhex(hex: &str) -> Result<Vec<u8>, String> {
+    hex::decode(hex).map_err(|e| format!("bad hex in a vector: {e}"))
+}
+
+fn bytes<const N: usize>(hex: &str) -> Result<[u8; N], String> {
+    unhex(hex)?.try_into().map_err(|_| format!("a vector is not {N} bytes"))
 }
 
 fn expect(what: &str, got: &[u8], want: &str) -> Result<(), String> {
@@ -94,7 +97,7 @@ fn x25519() -> Result<usize, String> {
     for (k, u, want) in X25519_VECTORS {
         expect(
             "X25519 (RFC 7748 §5.2)",
-            &x25519_dalek::x25519(bytes32(k)?, bytes32(u)?),
+            &x25519_dalek::x25519(bytes::<32>(k)?, bytes::<32>(u)?),
             want,
         )?;
         checked += 1;
@@ -115,13 +118,13 @@ fn x25519() -> Result<usize, String> {
         checked += 1;
     }
     for (private, public) in [X25519_ALICE, X25519_BOB] {
-        let public_key = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(bytes32(private)?));
+        let public_key = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(bytes::<32>(private)?));
         expect("X25519 public key (RFC 7748 §6.1)", public_key.as_bytes(), public)?;
         checked += 1;
     }
     for (private, peer) in [(X25519_ALICE.0, X25519_BOB.1), (X25519_BOB.0, X25519_ALICE.1)] {
-        let shared = x25519_dalek::StaticSecret::from(bytes32(private)?)
-            .diffie_hellman(&x25519_dalek::PublicKey::from(bytes32(peer)?));
+        let shared = x25519_dalek::StaticSecret::from(bytes::<32>(private)?)
+            .diffie_hellman(&x25519_dalek::PublicKey::from(bytes::<32>(peer)?));
         expect("X25519 shared secret (RFC 7748 §6.1)", shared.as_bytes(), X25519_SHARED)?;
         checked += 1;
     }
@@ -131,7 +134,7 @@ fn x25519() -> Result<usize, String> {
 fn p256() -> Result<usize, String> {
     let mut checked = 0;
     for (k, x, y) in P256_VECTORS {
-        let k = Option::<p256::Scalar>::from(p256::Scalar::from_repr(bytes32(k)?.into()))
+        let k = Option::<p256::Scalar>::from(p256::Scalar::from_repr(bytes::<32>(k)?.into()))
             .ok_or("a P-256 vector's scalar is out of range")?;
         let point = (p256::ProjectivePoint::GENERATOR * k)
             .to_affine()
@@ -152,15 +155,12 @@ fn p256() -> Result<usize, String> {
 fn ed25519() -> Result<usize, String> {
     let mut checked = 0;
     for (secret, public, message, signature) in ED25519_VECTORS {
-        let derived = ed25519_dalek::SigningKey::from_bytes(&bytes32(secret)?).verifying_key();
+        let derived = ed25519_dalek::SigningKey::from_bytes(&bytes::<32>(secret)?).verifying_key();
         expect("Ed25519 public key (RFC 8032 §7.1)", derived.as_bytes(), public)?;
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes32(public)?)
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes::<32>(public)?)
             .map_err(|e| format!("an RFC 8032 public key: {e}"))?;
-        let message = hex::decode(message).map_err(|e| format!("bad hex in a vector: {e}"))?;
-        let mut signature: [u8; 64] = hex::decode(signature)
-            .map_err(|e| format!("bad hex in a vector: {e}"))?
-            .try_into()
-            .map_err(|_| "an RFC 8032 signature is not 64 bytes")?;
+        let message = unhex(message)?;
+        let mut signature = bytes::<64>(signature)?;
         key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
             .map_err(|e| format!("Ed25519 (RFC 8032 §7.1): a valid signature failed: {e}"))?;
         signature[32] ^= 1;

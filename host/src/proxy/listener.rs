@@ -68,19 +68,16 @@ pub(crate) async fn bind(shared: &Shared, index: usize) -> Result<Bound> {
             Bound::Unix(UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?)
         }
     };
+    let local = match &bound {
+        Bound::Tcp(l) => l.local_addr().ok(),
+        Bound::Unix(_) => None,
+    };
     let shown = match &bound {
-        Bound::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        Bound::Tcp(_) => local.map(|a| a.to_string()).unwrap_or_default(),
         Bound::Unix(_) => listening.spec.listen.to_string(),
     };
     if let Some(ca) = &listening.current().trust_hint {
-        let url = match &bound {
-            Bound::Tcp(l) => l.local_addr().map(|a| format!("https://localhost:{}/", a.port())).ok(),
-            Bound::Unix(_) => match &listening.spec.listen {
-                Address::Unix(path) => Some(format!("--unix-socket {} https://localhost/", path.display())),
-                Address::Tcp(_) => None,
-            },
-        };
-        if let Some(url) = url {
+        if let Some(url) = trust_url(&listening.spec.listen, local) {
             cli::say(format_args!(
                 "tlsbox: trust it with: curl --cacert {} {url}",
                 ca.display()
@@ -93,6 +90,15 @@ pub(crate) async fn bind(shared: &Shared, index: usize) -> Result<Bound> {
         Role::Client { target } => tracing::info!(listen = %shown, target = %target, "tlsbox client ready"),
     }
     Ok(bound)
+}
+
+/// curl's arguments to reach a listener on `listen`, bound at `local` (TCP):
+/// the port it got, not the one asked for (`127.0.0.1:0`).
+fn trust_url(listen: &Address, local: Option<SocketAddr>) -> Option<String> {
+    match listen {
+        Address::Unix(path) => Some(format!("--unix-socket {} https://localhost/", path.display())),
+        Address::Tcp(_) => local.map(|a| format!("https://localhost:{}/", a.port())),
+    }
 }
 
 /// Accept until shutdown; each connection in its own task.
