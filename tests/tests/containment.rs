@@ -122,6 +122,58 @@ fn a_peer_that_never_stops_sending_meets_backpressure_not_memory_growth() {
 }
 
 #[test]
+fn records_fed_many_at_a_time_arrive_whole_and_in_order() {
+    // After the handshake the box hands rustls all the ciphertext it takes
+    // before processing it. Records of every size, fed in slices that cut
+    // them anywhere and span several, must come out byte for byte, with
+    // backpressure (a slice only partly taken) in between.
+    let keys = keystore();
+    let mut server = box_server(&server_options("ecdsa-p256"), keys.clone());
+    let mut client = native_client(&client_options(), keys);
+    handshake(&mut client, &mut server).unwrap();
+    let data = pattern(300 * 1024 + 7);
+    let mut ciphertext = Vec::new();
+    let mut written = 0;
+    for size in [1, 100, 16 * 1024, 16 * 1024 + 1, 5000, 3 * 16 * 1024 + 7]
+        .into_iter()
+        .cycle()
+    {
+        if written == data.len() {
+            break;
+        }
+        let end = data.len().min(written + size);
+        while written < end {
+            written += client.write_plaintext(&data[written..end]).unwrap();
+            ciphertext.extend(client.take_ciphertext(1 << 20));
+        }
+    }
+    let mut received = Vec::with_capacity(data.len());
+    let mut fed = 0;
+    let mut partial_feeds = 0;
+    for slice in [7, 3000, 40 * 1024, 64 * 1024, 16 * 1024 + 22, 1].into_iter().cycle() {
+        if fed == ciphertext.len() {
+            break;
+        }
+        let end = ciphertext.len().min(fed + slice);
+        let taken = server.feed_ciphertext(&ciphertext[fed..end]).unwrap();
+        if fed + taken < end {
+            partial_feeds += 1;
+        }
+        fed += taken;
+        loop {
+            let plaintext = server.read_plaintext(64 * 1024).unwrap();
+            if plaintext.is_empty() {
+                break;
+            }
+            received.extend_from_slice(&plaintext);
+        }
+    }
+    assert_eq!(received.len(), data.len());
+    assert!(received == data, "the plaintext differs from what was sent");
+    assert!(partial_feeds > 0, "no slice met backpressure: the test did not test it");
+}
+
+#[test]
 fn an_application_that_never_stops_writing_meets_backpressure() {
     let keys = keystore();
     let mut server = box_server(&server_options("ecdsa-p256"), keys.clone());

@@ -658,21 +658,38 @@ impl Connection {
     pub fn feed_ciphertext(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.check_alive()?;
         let mut taken = 0;
-        while let Some(mut rest) = data.get(taken..).filter(|r| !r.is_empty()) {
-            let n = match self.tls.read_tls(&mut rest) {
-                Ok(0) => break,
-                Ok(n) => n,
-                // rustls refuses more input while its received-plaintext
-                // buffer is full: that is backpressure, not an error.
-                Err(_) => break,
-            };
-            taken += n;
+        loop {
+            // rustls reads at most 4 KiB at a time. During the handshake
+            // each read is processed at once; afterwards rustls is given
+            // all it takes first (a whole record, usually), and processes
+            // it in one go rather than after every 4 KiB.
+            let handshaking = self.tls.is_handshaking();
+            let mut read = 0;
+            while let Some(mut rest) = data.get(taken..).filter(|r| !r.is_empty()) {
+                match self.tls.read_tls(&mut rest) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        taken += n;
+                        read += n;
+                    }
+                    // rustls refuses more input while its received-plaintext
+                    // buffer (or its input buffer, until processed) is full:
+                    // that is backpressure, not an error.
+                    Err(_) => break,
+                }
+                if handshaking {
+                    break;
+                }
+            }
+            if read == 0 {
+                break;
+            }
             // During the handshake, move what earlier records made (a
             // flight) out of rustls first, so that if this record fails,
             // whatever rustls then holds is its answer to this failure and
             // nothing else. (Handshake flights are bounded; application
             // data, which the buffer limit bounds, is not moved.)
-            if self.tls.is_handshaking() {
+            if handshaking {
                 self.move_out_ciphertext();
             }
             match self.tls.process_new_packets() {
