@@ -36,6 +36,11 @@ pub struct EngineConfig {
     pub call_deadline: Duration,
 }
 
+/// Bytes of each of a box's tables kept in memory when the box closes
+/// (see `Engine::new`): the program's function table (698 entries of 8
+/// bytes in this build) with room to grow, and the canonical ABI shims'.
+const TABLE_KEEP_RESIDENT: usize = 16 << 10;
+
 /// How often the engine's epoch advances: the resolution of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -160,7 +165,24 @@ impl Engine {
             // per 16 boxes. Connection setup and teardown went from about 51
             // to 45 µs in a loop; at most 15 closed boxes per core stay
             // resident until their batch goes, and a full pool flushes first.
-            .decommit_batch_size(16);
+            .decommit_batch_size(16)
+            // A closed box's tables (function references into its own
+            // instance, nothing of the connection's) are zeroed with
+            // `memset` and stay in memory, rather than returned to the
+            // kernel and faulted in again (read, then written) by the next
+            // box in the slot: five page faults fewer per box, a new box 43
+            // to 36 µs. Each slot once used keeps its tables' three pages;
+            // every live box holds them anyway. Linear memory is not kept
+            // this way: it would be reset by `memset` from its lowest
+            // address, the stack's far end, while the pages a box touches
+            // lie at the stack's top, in its data and its heap.
+            .table_keep_resident(TABLE_KEEP_RESIDENT)
+            // Without the PAGEMAP_SCAN ioctl, what is kept is reset in
+            // full; with it, wasmtime would reset only the pages present
+            // in memory, and a page swapped out meanwhile would come back
+            // unreset (wasmtime pull request #14357). Said here, in case
+            // wasmtime's default changes.
+            .pagemap_scan(wasmtime::Enabled::No);
         let mut wasm = wasmtime::Config::new();
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
             .wasm_component_model(true)
