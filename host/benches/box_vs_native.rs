@@ -493,16 +493,43 @@ fn resident_kib() -> f64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// KiB of resident memory per established, idle server connection:
+/// Memory the servers hold: resident memory, plus what the box engine's
+/// pool kept resident for closed boxes and the new ones took over (their
+/// tables: resident before the sample began, theirs now).
+struct Held<'a> {
+    resident: f64,
+    pool_kept: usize,
+    engine: Option<&'a tlsbox_host::Engine>,
+}
+
+impl<'a> Held<'a> {
+    fn now(engine: Option<&'a tlsbox_host::Engine>) -> Self {
+        Self {
+            resident: resident_kib(),
+            pool_kept: engine.map_or(0, tlsbox_host::Engine::pool_bytes_kept_resident),
+            engine,
+        }
+    }
+
+    /// KiB held per server since `self`, for `servers` servers.
+    fn per_server_since(&self, servers: usize) -> f64 {
+        let now = Held::now(self.engine);
+        let taken_over = self.pool_kept.saturating_sub(now.pool_kept) as f64 / 1024.0;
+        (now.resident - self.resident + taken_over) / servers as f64
+    }
+}
+
+/// KiB of memory per established, idle server connection:
 /// [`IDLE_CONNECTIONS`] servers kept after a handshake and one small
 /// exchange each way, the client dropped at once (its memory is reused for
 /// the next one, so only the servers accumulate).
 fn idle_memory_sample<S: Endpoint>(
     new_server: impl Fn() -> S,
+    engine: Option<&tlsbox_host::Engine>,
     client_config: &tlsbox_core::ClientConfig,
     traffic: usize,
 ) -> f64 {
-    let before = resident_kib();
+    let before = Held::now(engine);
     let mut servers = Vec::with_capacity(IDLE_CONNECTIONS);
     for _ in 0..IDLE_CONNECTIONS {
         let (mut server, mut client, _) = handshake(&new_server, client_config);
@@ -516,9 +543,9 @@ fn idle_memory_sample<S: Endpoint>(
         drop(client);
         servers.push(server);
     }
-    let after = resident_kib();
+    let per_server = before.per_server_since(IDLE_CONNECTIONS);
     drop(black_box(servers));
-    (after - before) / IDLE_CONNECTIONS as f64
+    per_server
 }
 
 /// `data` from one endpoint to the other, all of it read there.
@@ -541,14 +568,14 @@ fn exchange(from: &mut impl Endpoint, to: &mut impl Endpoint, data: &[u8]) {
     assert_eq!(got, data.len());
 }
 
-/// KiB of resident memory per new server connection, before any byte (for
-/// the box: a fresh instance, configured).
-fn new_memory_sample<S>(new_server: impl Fn() -> S) -> f64 {
-    let before = resident_kib();
+/// KiB of memory per new server connection, before any byte (for the box:
+/// a fresh instance, configured).
+fn new_memory_sample<S>(new_server: impl Fn() -> S, engine: Option<&tlsbox_host::Engine>) -> f64 {
+    let before = Held::now(engine);
     let servers: Vec<S> = (0..IDLE_CONNECTIONS).map(|_| new_server()).collect();
-    let after = resident_kib();
+    let per_server = before.per_server_since(IDLE_CONNECTIONS);
     drop(black_box(servers));
-    (after - before) / IDLE_CONNECTIONS as f64
+    per_server
 }
 
 /// µs to create a server connection (for the box: a fresh instance and its
@@ -798,14 +825,15 @@ fn main() {
         let new_box = || setup.engine.new_server(&box_config).unwrap();
         let new_native = || tlsbox_core::Connection::new_server(&native_config).unwrap();
         // Warm-up: pool slots, allocator arenas.
-        idle_memory_sample(new_box, &setup.client, 0);
-        idle_memory_sample(new_native, &setup.client, 0);
+        let engine = Some(&setup.engine);
+        idle_memory_sample(new_box, engine, &setup.client, 0);
+        idle_memory_sample(new_native, None, &setup.client, 0);
         eprintln!("memory: {MEMORY_SAMPLES} samples of {IDLE_CONNECTIONS} idle connections each side");
         for (traffic, label) in [(0, "after the handshake"), (1 << 20, "after 1 MiB each way")] {
             let (b, n) = interleaved(
                 MEMORY_SAMPLES,
-                || idle_memory_sample(new_box, &setup.client, traffic),
-                || idle_memory_sample(new_native, &setup.client, traffic),
+                || idle_memory_sample(new_box, engine, &setup.client, traffic),
+                || idle_memory_sample(new_native, None, &setup.client, traffic),
             );
             rows.push(Row::new(
                 format!("resident memory per idle established connection, {label} (KiB)"),
@@ -814,8 +842,8 @@ fn main() {
         }
         let (b, n) = interleaved(
             MEMORY_SAMPLES,
-            || new_memory_sample(new_box),
-            || new_memory_sample(new_native),
+            || new_memory_sample(new_box, engine),
+            || new_memory_sample(new_native, None),
         );
         rows.push(Row::new(
             "resident memory per new connection, before any byte (KiB)",

@@ -227,6 +227,16 @@ impl Engine {
         self.inner.live.load(Ordering::Relaxed)
     }
 
+    /// Bytes the pool keeps in memory for closed boxes, ready for the next
+    /// box in their slot: their tables (see `Engine::new`). A memory figure
+    /// per connection must count them: a new box takes them over.
+    pub fn pool_bytes_kept_resident(&self) -> usize {
+        self.inner.engine.pooling_allocator_metrics().map_or(0, |m| {
+            m.unused_table_bytes_resident()
+                .saturating_add(m.unused_memory_bytes_resident())
+        })
+    }
+
     /// A fresh box: a store with its own memory, and the instance in it.
     pub(crate) fn instantiate(&self, keystore: Arc<dyn Keystore>) -> Result<(Store<HostState>, Tlsbox), Error> {
         self.instantiate_counted(keystore, true)
