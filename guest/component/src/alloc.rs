@@ -1,5 +1,5 @@
-//! The box's allocator: the system one, with large blocks aligned to 64
-//! bytes.
+//! The box's allocator: libc's (wasi-libc's dlmalloc), with large blocks
+//! aligned to 64 bytes and resized in place where libc can.
 //!
 //! Record buffers are copied between each other by `memory.copy`, which
 //! wasmtime hands to the host's `memmove`. glibc's `memmove` (as of 2.36,
@@ -12,119 +12,121 @@
 //!
 //! std's `System` resizes a block aligned above 8 bytes by allocating,
 //! copying and freeing, never in place; and rustls' input buffer shrinks
-//! to 4 KiB whenever it empties and grows 4 KiB at a time while a record
-//! arrives: 40 KiB copied for each 16 KiB record received. So a large
-//! block of a caller that needs no more than 8-byte alignment is resized
-//! by libc's `realloc` itself, which grows or shrinks it in place when the
-//! memory after it is free; only when that moves the block off a 64-byte
-//! boundary is it moved once more.
+//! to 4 KiB whenever it empties and grows again as a record arrives: 32
+//! KiB copied for each 16 KiB record received. So the blocks of callers
+//! that need no more than libc's own alignment (byte buffers, most of all)
+//! are libc's throughout: allocated, resized and freed by libc itself,
+//! whose `realloc` grows or shrinks a block in place when the memory after
+//! it is free. A large block that `realloc` moves off a 64-byte boundary is
+//! moved once more. Blocks of callers needing more go to `System`,
+//! unchanged.
 #![allow(unsafe_code, reason = "a global allocator is an unsafe trait")]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::ffi::c_void;
 
 /// Blocks from this size on are aligned to [`ALIGN`].
 const LARGE: usize = 1024;
 /// A cache line.
 const ALIGN: usize = 64;
-/// The alignment every block of libc's `malloc` and `realloc` has, at
-/// least (dlmalloc's chunks are aligned to twice the pointer size).
+/// The alignment callers of libc's allocator may rely on (wasi-libc's
+/// dlmalloc aligns its chunks to 16 bytes; 8 is all this module assumes).
 const LIBC_ALIGN: usize = 8;
 
+// wasi-libc's allocator, which std links into every wasm32-wasip2 program.
 extern "C" {
-    /// wasi-libc's (dlmalloc's) `realloc`, behind std's `System` here.
-    fn realloc(ptr: *mut u8, size: usize) -> *mut u8;
-    /// Its `free`.
-    fn free(ptr: *mut u8);
-}
-
-/// Resize a large block with libc's `realloc`, in place when it can; then
-/// make sure it starts on an [`ALIGN`] boundary.
-///
-/// # Safety
-/// `ptr` must be a live block of libc's allocator, of `old_size` bytes;
-/// `new` is its new layout, with a non-zero size and an alignment of
-/// [`ALIGN`].
-unsafe fn resize_in_libc(ptr: *mut u8, old_size: usize, new: Layout) -> *mut u8 {
-    // SAFETY: per this function's contract.
-    let resized = unsafe { realloc(ptr, new.size()) };
-    if resized.is_null() || (resized as usize).is_multiple_of(ALIGN) {
-        return resized;
-    }
-    // `realloc` moved it to a block of libc's own alignment: move it once
-    // more, to a cache-line boundary. Should that fail, the block it gave
-    // is kept: it has all the alignment the caller asked for (at most
-    // `LIBC_ALIGN`), only not the one asked for speed, and `free` takes it
-    // whatever its alignment.
-    // SAFETY: `new` has a non-zero size; both blocks hold at least the
-    // bytes copied, and are distinct.
-    unsafe {
-        let aligned = System.alloc(new);
-        if aligned.is_null() {
-            return resized;
-        }
-        std::ptr::copy_nonoverlapping(resized, aligned, old_size.min(new.size()));
-        free(resized);
-        aligned
-    }
+    fn malloc(size: usize) -> *mut c_void;
+    fn calloc(count: usize, size: usize) -> *mut c_void;
+    fn posix_memalign(block: *mut *mut c_void, align: usize, size: usize) -> i32;
+    fn realloc(block: *mut c_void, size: usize) -> *mut c_void;
+    fn free(block: *mut c_void);
 }
 
 pub(crate) struct BoxAllocator;
 
-/// The layout the system allocator sees for `layout`.
-fn adjusted(layout: Layout) -> Layout {
-    if layout.size() >= LARGE {
-        layout.align_to(ALIGN).unwrap_or(layout)
-    } else {
-        layout
+/// A new libc block of `size` bytes: from [`LARGE`] on, on a cache line.
+///
+/// # Safety
+/// `size` is non-zero.
+unsafe fn allocate(size: usize) -> *mut u8 {
+    if size < LARGE {
+        // SAFETY: libc's malloc takes any size.
+        return unsafe { malloc(size) }.cast();
+    }
+    let mut block = std::ptr::null_mut();
+    // SAFETY: `ALIGN` is a power of two and a multiple of the pointer size.
+    match unsafe { posix_memalign(&mut block, ALIGN, size) } {
+        0 => block.cast(),
+        _ => std::ptr::null_mut(),
     }
 }
 
-// SAFETY: every call goes to `System` with the adjusted layout, a pure
-// function of the caller's layout: a block is always freed or resized with
-// the layout it was allocated with, and its alignment is at least the one
-// asked for.
+// SAFETY: a caller's block is libc's when the caller asks for at most
+// `LIBC_ALIGN` (libc's blocks have that alignment) and `System`'s
+// otherwise; the alignment of a layout never changes over the block's
+// life, so every block is resized and freed by the allocator that made it.
 unsafe impl GlobalAlloc for BoxAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as above; `adjusted` keeps the size, which is non-zero.
-        unsafe { System.alloc(adjusted(layout)) }
+        if layout.align() > LIBC_ALIGN {
+            // SAFETY: the caller's contract, passed on.
+            return unsafe { System.alloc(layout) };
+        }
+        // SAFETY: the layout's size is non-zero, per the contract.
+        unsafe { allocate(layout.size()) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as in `alloc`.
-        unsafe { System.alloc_zeroed(adjusted(layout)) }
+        if layout.align() > LIBC_ALIGN {
+            // SAFETY: the caller's contract, passed on.
+            return unsafe { System.alloc_zeroed(layout) };
+        }
+        if layout.size() < LARGE {
+            // SAFETY: calloc takes any size and zeroes the block.
+            return unsafe { calloc(1, layout.size()) }.cast();
+        }
+        // SAFETY: a non-null block holds `layout.size()` bytes.
+        unsafe {
+            let block = allocate(layout.size());
+            if !block.is_null() {
+                block.write_bytes(0, layout.size());
+            }
+            block
+        }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `alloc` with this `layout`, so from
-        // `System` with `adjusted(layout)`.
-        unsafe { System.dealloc(ptr, adjusted(layout)) }
+        if layout.align() > LIBC_ALIGN {
+            // SAFETY: `ptr` is `System`'s block of this layout.
+            return unsafe { System.dealloc(ptr, layout) };
+        }
+        // SAFETY: `ptr` is a live libc block (see the impl's SAFETY).
+        unsafe { free(ptr.cast()) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let old = adjusted(layout);
-        let Ok(new) = Layout::from_size_align(new_size, layout.align()).map(adjusted) else {
-            return std::ptr::null_mut();
-        };
-        if old.align() == new.align() {
-            if old.align() == ALIGN && layout.align() <= LIBC_ALIGN {
-                // SAFETY: `ptr` is a live block of `System`, which is libc's
-                // allocator on this target; `new_size` is non-zero.
-                return unsafe { resize_in_libc(ptr, layout.size(), new) };
-            }
-            // SAFETY: `ptr` is `System`'s block with layout `old`, and the
-            // new layout keeps its alignment.
-            return unsafe { System.realloc(ptr, old, new_size) };
+        if layout.align() > LIBC_ALIGN {
+            // SAFETY: `ptr` is `System`'s block of this layout.
+            return unsafe { System.realloc(ptr, layout, new_size) };
         }
-        // Crossing `LARGE`: a new block with the other alignment.
-        // SAFETY: `new` has a non-zero size (`new_size` ≥ 1 per the
-        // contract); both blocks are valid for the bytes copied.
+        // SAFETY: `ptr` is a live libc block; `new_size` is non-zero.
+        let resized: *mut u8 = unsafe { realloc(ptr.cast(), new_size) }.cast();
+        if resized.is_null() || new_size < LARGE || (resized as usize).is_multiple_of(ALIGN) {
+            return resized;
+        }
+        // `realloc` moved it to a block of libc's own alignment: move it
+        // once more, to a cache line. Should that fail, the block it gave
+        // is kept; it has all the alignment the caller asked for.
+        // SAFETY: both blocks hold at least the bytes copied (the old
+        // contents, up to the new size) and are distinct; `resized` is a
+        // live libc block.
         unsafe {
-            let moved = System.alloc(new);
-            if !moved.is_null() {
-                std::ptr::copy_nonoverlapping(ptr, moved, layout.size().min(new_size));
-                System.dealloc(ptr, old);
+            let aligned = allocate(new_size);
+            if aligned.is_null() {
+                return resized;
             }
-            moved
+            std::ptr::copy_nonoverlapping(resized, aligned, layout.size().min(new_size));
+            free(resized.cast());
+            aligned
         }
     }
 }
