@@ -514,7 +514,9 @@ impl<'a> Held<'a> {
     /// KiB held per server since `self`, for `servers` servers.
     fn per_server_since(&self, servers: usize) -> f64 {
         let now = Held::now(self.engine);
-        let taken_over = self.pool_kept.saturating_sub(now.pool_kept) as f64 / 1024.0;
+        // Signed: what the pool came to keep during the sample is the
+        // pool's, not the servers'.
+        let taken_over = (self.pool_kept as f64 - now.pool_kept as f64) / 1024.0;
         (now.resident - self.resident + taken_over) / servers as f64
     }
 }
@@ -836,7 +838,7 @@ fn main() {
                 || idle_memory_sample(new_native, None, &setup.client, traffic),
             );
             rows.push(Row::new(
-                format!("resident memory per idle established connection, {label} (KiB)"),
+                format!("memory per idle established connection, {label} (KiB)"),
                 (b, n),
             ));
         }
@@ -845,10 +847,7 @@ fn main() {
             || new_memory_sample(new_box, engine),
             || new_memory_sample(new_native, None),
         );
-        rows.push(Row::new(
-            "resident memory per new connection, before any byte (KiB)",
-            (b, n),
-        ));
+        rows.push(Row::new("memory per new connection, before any byte (KiB)", (b, n)));
         let (b, n) = interleaved(7, || creation_sample(new_box), || creation_sample(new_native));
         rows.push(Row::new(
             "new server connection, before any byte (µs; box: instantiation incl.)",

@@ -170,9 +170,13 @@ impl Engine {
             // instance, nothing of the connection's) are zeroed with
             // `memset` and stay in memory, rather than returned to the
             // kernel and faulted in again (read, then written) by the next
-            // box in the slot: five page faults fewer per box, a new box 43
-            // to 36 µs. Each slot once used keeps its tables' three pages;
-            // every live box holds them anyway. Linear memory is not kept
+            // box in the slot: five page faults fewer per box, a new box
+            // about 43 to 37 µs. A table slot once used keeps up to two
+            // pages (a box's tables fill three: its function table two, the
+            // shims' one; slots are not tied to one table, so a small table
+            // may leave a large one's second page kept, zeroed and not
+            // counted by the pool); every live box holds them anyway.
+            // Linear memory is not kept
             // this way: it would be reset by `memset` from its lowest
             // address, the stack's far end, while the pages a box touches
             // lie at the stack's top, in its data and its heap.

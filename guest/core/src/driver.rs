@@ -659,10 +659,11 @@ impl Connection {
         self.check_alive()?;
         let mut taken = 0;
         loop {
-            // rustls reads at most 4 KiB at a time. During the handshake
-            // each read is processed at once; afterwards rustls is given
-            // all it takes first (a whole record, usually), and processes
-            // it in one go rather than after every 4 KiB.
+            // rustls' input buffer grows by at most 4 KiB per `read_tls`.
+            // During the handshake each read is processed at once;
+            // afterwards rustls is given all it takes first (a whole
+            // record, usually), and processes it in one go rather than
+            // after every 4 KiB.
             let handshaking = self.tls.is_handshaking();
             let mut read = 0;
             while let Some(mut rest) = data.get(taken..).filter(|r| !r.is_empty()) {
