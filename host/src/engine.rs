@@ -176,10 +176,10 @@ impl Engine {
             // shims' one; slots are not tied to one table, so a small table
             // may leave a large one's second page kept, zeroed and not
             // counted by the pool); every live box holds them anyway.
-            // Linear memory is not kept
-            // this way: it would be reset by `memset` from its lowest
-            // address, the stack's far end, while the pages a box touches
-            // lie at the stack's top, in its data and its heap.
+            // Linear memory is not kept this way: it would be reset by
+            // `memset` from its lowest address, the stack's far end, while
+            // the pages a box touches lie at the stack's top, in its data
+            // and its heap.
             .table_keep_resident(TABLE_KEEP_RESIDENT)
             // Without the PAGEMAP_SCAN ioctl, what is kept is reset in
             // full; with it, wasmtime would reset only the pages present
@@ -232,8 +232,9 @@ impl Engine {
     }
 
     /// Bytes the pool keeps in memory for closed boxes, ready for the next
-    /// box in their slot: their tables (see `Engine::new`). A memory figure
-    /// per connection must count them: a new box takes them over.
+    /// box in their slot: their tables (see `Engine::new`; linear memory
+    /// too, should it ever be kept). A memory figure per connection must
+    /// count them: a new box takes them over.
     pub fn pool_bytes_kept_resident(&self) -> usize {
         self.inner.engine.pooling_allocator_metrics().map_or(0, |m| {
             m.unused_table_bytes_resident()
