@@ -59,13 +59,33 @@ pub fn run(cmd: &mut Command, stdin: &[u8], timeout: Duration) -> Output {
     out
 }
 
-/// A free TCP port on 127.0.0.1, never one this process handed out
-/// before: the system may give a port just released to the next caller, and
-/// two tests running at once would then start servers on the same port (the
-/// second probe answered by the first test's server).
+/// A free TCP port on 127.0.0.1 for a server a test starts, never one this
+/// process handed out before.
+///
+/// Between this probe and the server's own bind the port is unheld, so it
+/// is taken from below the system's ephemeral range where there is room:
+/// the kernel picks the local port of every outgoing `connect()` (the
+/// tests' clients make thousands) and of every `bind(…:0)` from that range,
+/// and once handed such a port, the server's bind failed with "Address
+/// already in use". Below it, only another explicit bind can take it. The
+/// starting point depends on the process ID, so two test processes at once
+/// walk different ports.
 pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let bindable = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    if let Some(below) = ports_below_ephemeral_range() {
+        let span = u32::from(below.end - below.start);
+        let offset = std::process::id().wrapping_mul(7919).wrapping_add(given.len() as u32);
+        for step in 0..span {
+            let port = below.start + ((offset.wrapping_add(step)) % span) as u16;
+            if !given.contains(&port) && bindable(port) {
+                given.push(port);
+                return port;
+            }
+        }
+    }
+    // No room below the range: whatever the kernel gives.
     loop {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -77,6 +97,14 @@ pub fn free_port() -> u16 {
             return port;
         }
     }
+}
+
+/// At least a thousand ports from 10000 up to the first of
+/// `net.ipv4.ip_local_port_range` (Linux), if there are that many.
+fn ports_below_ephemeral_range() -> Option<std::ops::Range<u16>> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let first: u16 = range.split_whitespace().next()?.parse().ok()?;
+    (first >= 11_000).then_some(10_000..first)
 }
 
 /// Wait until something accepts on `port`.
@@ -250,5 +278,30 @@ pub mod softhsm {
             );
         }
         conf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
+        let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        for &port in &ports {
+            assert!(
+                std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+                "{port} is taken"
+            );
+        }
+        // Where the system leaves room below its ephemeral range (Linux's
+        // default does), no outgoing connection can take these ports.
+        if let Some(below) = ports_below_ephemeral_range() {
+            assert!(ports.iter().all(|p| below.contains(p)), "{ports:?} not in {below:?}");
+        }
     }
 }
