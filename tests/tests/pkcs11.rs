@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -34,6 +34,19 @@ const KEYS: [(&str, KeyAlgorithm); 5] = [
 struct Fixture {
     module: PathBuf,
     certs: std::collections::HashMap<&'static str, PathBuf>,
+}
+
+/// `C_CloseAllSessions` and a logout reach every session this process has
+/// on the token, whichever keystore opened it: the test that does them runs
+/// alone, and every other test holds this shared while it uses the token.
+static TOKEN_SESSIONS: RwLock<()> = RwLock::new(());
+
+fn token_shared() -> RwLockReadGuard<'static, ()> {
+    TOKEN_SESSIONS.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn token_alone() -> RwLockWriteGuard<'static, ()> {
+    TOKEN_SESSIONS.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn uri(label: &str) -> Pkcs11Uri {
@@ -108,6 +121,7 @@ fn client_trusting(label: &str, versions: Vec<ProtocolVersion>) -> tlsbox_core::
 
 #[test]
 fn box_server_signs_with_every_token_key_type() {
+    let _sessions = token_shared();
     for (label, _) in KEYS {
         let keys = token_keystore(label);
         let mut versions = vec![vec![ProtocolVersion::TLSv1_3]];
@@ -129,6 +143,7 @@ fn box_server_signs_with_every_token_key_type() {
 
 #[test]
 fn openssl_verifies_token_signatures() {
+    let _sessions = token_shared();
     for (label, _) in KEYS {
         let server = BoxServer::start(token_server_options(label, vec![]), token_keystore(label));
         let ca = &fixture().certs[label];
@@ -149,6 +164,7 @@ fn openssl_verifies_token_signatures() {
 
 #[test]
 fn client_certificate_from_the_token() {
+    let _sessions = token_shared();
     let keys = token_keystore("p256");
     let ca = fixture().certs["p256"].to_str().unwrap().to_string();
     let server = ServerProcess::openssl(
@@ -203,6 +219,7 @@ fn test_token_slot(ctx: &Pkcs11) -> cryptoki::slot::Slot {
 
 #[test]
 fn generated_keys_are_sensitive_and_never_extractable() {
+    let _sessions = token_shared();
     fixture();
     let ctx = other_handle();
     let slot = test_token_slot(&ctx);
@@ -241,6 +258,7 @@ fn certificate_verify_content() -> Vec<u8> {
 
 #[test]
 fn the_keystore_is_not_a_signing_oracle() {
+    let _sessions = token_shared();
     let keys = token_keystore("p256");
     for junk in [&b"transfer 1000 EUR to Mallory"[..], &[0u8; 32][..], &[]] {
         let err = keys
@@ -269,6 +287,7 @@ fn the_keystore_is_not_a_signing_oracle() {
 
 #[test]
 fn a_wrong_pin_fails_at_start_up() {
+    let _sessions = token_shared();
     let f = fixture();
     let source = KeySource {
         uri: format!("pkcs11:token={};object=none", softhsm::SECOND_TOKEN)
@@ -285,6 +304,7 @@ fn a_wrong_pin_fails_at_start_up() {
 
 #[test]
 fn a_missing_key_fails_at_start_up() {
+    let _sessions = token_shared();
     let f = fixture();
     let source = KeySource {
         uri: uri("no-such-key"),
@@ -317,6 +337,7 @@ fn close_all_sessions_behind_the_back() {
 
 #[test]
 fn the_keystore_recovers_when_its_sessions_are_closed_behind_its_back() {
+    let _sessions = token_alone();
     let keys = token_keystore("rsa2048");
     let handshake_once = || {
         let mut server = box_server(&token_server_options("rsa2048", vec![]), keys.clone());
@@ -336,6 +357,7 @@ fn the_keystore_recovers_when_its_sessions_are_closed_behind_its_back() {
 
 #[test]
 fn two_threads_sign_at_once_for_ten_seconds() {
+    let _sessions = token_shared();
     let keys = token_keystore("p256");
     let message = certificate_verify_content();
     let until = Instant::now() + Duration::from_secs(10);
