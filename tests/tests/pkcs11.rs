@@ -349,8 +349,7 @@ fn the_keystore_recovers_when_its_sessions_are_closed_behind_its_back() {
     handshake_once().expect("the next handshake after C_CloseAllSessions");
     // Logged out from another handle: the keystore logs in again.
     let ctx = other_handle();
-    let slot = ctx.get_slots_with_initialized_token().unwrap()[0];
-    let s = ctx.open_ro_session(slot).unwrap();
+    let s = ctx.open_ro_session(test_token_slot(&ctx)).unwrap();
     let _ = s.logout();
     handshake_once().expect("the next handshake after a logout");
 }

@@ -69,7 +69,7 @@ pub fn run(cmd: &mut Command, stdin: &[u8], timeout: Duration) -> Output {
 /// and once handed such a port, the server's bind failed with "Address
 /// already in use". Below it, only another explicit bind can take it. The
 /// starting point depends on the process ID, so two test processes at once
-/// walk different ports.
+/// usually start far apart.
 pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -78,7 +78,7 @@ pub fn free_port() -> u16 {
         let span = u32::from(below.end - below.start);
         let offset = std::process::id().wrapping_mul(7919).wrapping_add(given.len() as u32);
         for step in 0..span {
-            let port = below.start + ((offset.wrapping_add(step)) % span) as u16;
+            let port = below.start + (offset.wrapping_add(step) % span) as u16;
             if !given.contains(&port) && bindable(port) {
                 given.push(port);
                 return port;
@@ -130,6 +130,10 @@ pub fn text(out: &Output) -> String {
 /// `openssl s_client` to `127.0.0.1:port` for `localhost`, verifying the
 /// chain against `ca` (failing on any verification error), with `extra`
 /// flags, sending `stdin`. Returns everything it printed.
+///
+/// With something to send, it reads until the server closes (`-ign_eof`);
+/// against a server that waits for the client's end of stream (an echo),
+/// pass `-no_ign_eof`, or it runs until `run`'s 30 s limit.
 pub fn s_client(port: u16, ca: &std::path::Path, extra: &[&str], stdin: &[u8]) -> String {
     require("openssl");
     let mut cmd = Command::new("openssl");
@@ -146,9 +150,9 @@ pub fn s_client(port: u16, ca: &std::path::Path, extra: &[&str], stdin: &[u8]) -
     .arg(leaks::key_log_file())
     .args(extra);
     // Without it s_client quits at the end of its input even while the
-    // answer is on its way, and [`run`] ends that input after 300 ms: a
+    // answer is on its way, and `run` ends that input after 300 ms: a
     // handshake slower than that (a loaded machine, a token) lost the
-    // answer. The servers the tests run answer and close.
+    // answer.
     let chose = ["-quiet", "-ign_eof", "-no_ign_eof"];
     if !stdin.is_empty() && !extra.iter().any(|a| chose.contains(a)) {
         cmd.arg("-ign_eof");
