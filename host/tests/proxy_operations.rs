@@ -146,20 +146,20 @@ fn connection_limits_and_stalled_handshakes() {
             "2",
         ],
     );
-    // The start-up probe of the port must have left its slot.
+    // Two clients that never send a ClientHello hold both slots…
+    let mut stalled = [connect(server.port), connect(server.port)];
     let deadline = Instant::now() + Duration::from_secs(10);
     while !http_get(status_port, "/_metrics")
         .lines()
-        .any(|l| l.starts_with("tlsbox_active_connections{") && l.ends_with(" 0"))
+        .any(|l| l.starts_with("tlsbox_active_connections{") && l.ends_with(" 2"))
     {
-        assert!(Instant::now() < deadline, "the probe connection never ended");
+        assert!(
+            Instant::now() < deadline,
+            "the two stalled connections were never both active"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Two clients that never send a ClientHello hold both slots.
-    let mut stalled = [connect(server.port), connect(server.port)];
-    // Let the proxy accept both before the third knocks.
-    std::thread::sleep(Duration::from_millis(300));
-    // The third is closed at once.
+    // …so the third is closed at once.
     let mut third = connect(server.port);
     let start = Instant::now();
     let mut buf = [0u8; 16];
