@@ -14,6 +14,8 @@ import * as tlsbox from '../src/tlsbox.mjs';
 const PKI = new URL('../../../tests/test-ca/', import.meta.url);
 const pki = (name) => readFileSync(new URL(name, PKI));
 const pkiPath = (name) => new URL(name, PKI).pathname;
+/** Ports freePort() has handed out. */
+const given = new Set();
 
 /** A listening server's port. */
 async function listen(server) {
@@ -209,13 +211,45 @@ test('a configuration the box refuses is an exception at createServer, not later
   );
 });
 
+/**
+ * A free port on 127.0.0.1 for a server to bind, from below the system's
+ * ephemeral range where there is room: the kernel takes outgoing
+ * connections' local ports from that range, and one of them could take a
+ * port probed free before the server binds it.
+ */
 async function freePort() {
+  let first = 0;
+  try {
+    first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    // Not Linux: whatever the kernel gives.
+  }
+  if (first >= 11000) {
+    const span = first - 10000;
+    const start = process.pid * 7919 + given.size;
+    for (let step = 0; step < span; step++) {
+      const port = 10000 + ((start + step) % span);
+      if (!given.has(port) && (await bindable(port))) {
+        given.add(port);
+        return port;
+      }
+    }
+  }
   const s = net.createServer();
   s.listen(0, '127.0.0.1');
   await once(s, 'listening');
   const { port } = s.address();
   s.close();
   return port;
+}
+
+/** Whether a server could listen on `port` now. */
+function bindable(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
 }
 
 async function waitForPort(port) {
