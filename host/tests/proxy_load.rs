@@ -194,7 +194,7 @@ fn five_hundred_idle_connections_survive_thirty_seconds() {
     let (server, status_port) =
         Proxy::server_with_status(home.path(), &backend.address(), &["--disable-authentication"]);
     let config = client_config(&pki_path("ca.pem"));
-    // The start-up probe of the port holds a box until it is seen closed.
+    // The baseline is taken with no box alive.
     wait_for_no_boxes(status_port);
     let before = rss_kib(server.child.id());
     let mut clients: Vec<Client> = (0..500)

@@ -44,7 +44,8 @@ impl Proxy {
         Self::start(home, "client", &["--target", &target, "--cacert", &pki("ca.pem")])
     }
 
-    /// [`Proxy::server`] with a status endpoint, once both accept; its port.
+    /// [`Proxy::server`] with a status endpoint, once both say they are ready;
+    /// its port.
     pub(crate) fn server_with_status(home: &Path, target: &str, args: &[&str]) -> (Self, u16) {
         let status_port = free_port();
         let status = format!("127.0.0.1:{status_port}");
@@ -129,13 +130,21 @@ impl Proxy {
         self.wait_until(&format!("nothing ready on {port}"), |p| p.announced(port));
     }
 
-    /// Whether the log has a "ready" line for 127.0.0.1:`port` (a listener
-    /// or the status endpoint; text or JSON log).
+    /// Whether the log has a "ready" line for a listener or the status
+    /// endpoint on 127.0.0.1:`port` (text or JSON log); a line naming it as
+    /// a target does not count.
     fn announced(&self, port: u16) -> bool {
-        let address = format!("127.0.0.1:{port}");
+        let fields = ["listen", "status"].map(|key| {
+            [
+                format!("{key}=127.0.0.1:{port}"),
+                format!("\"{key}\":\"127.0.0.1:{port}"),
+            ]
+        });
         self.log().lines().filter(|l| l.contains(" ready")).any(|l| {
-            l.match_indices(&address)
-                .any(|(at, _)| !l[at + address.len()..].starts_with(|c: char| c.is_ascii_digit()))
+            fields.iter().flatten().any(|field| {
+                l.match_indices(field.as_str())
+                    .any(|(at, _)| !l[at + field.len()..].starts_with(|c: char| c.is_ascii_digit()))
+            })
         })
     }
 
